@@ -1,1 +1,25 @@
-//! placeholder
+//! Test support for berth, never a runtime dependency: the real CNCF Distribution registry started on
+//! loopback in its four kinds (plain, basic, mTLS, token), a Docker-protocol token issuer, a test PKI,
+//! deterministic test images with their own small uploader, and a fault-injecting proxy.
+//!
+//! Everything listens on 127.0.0.1 only, lives in temp dirs, and is stopped by PID when dropped.
+
+pub mod images;
+pub mod pki;
+pub mod proxy;
+pub mod registry;
+pub mod token;
+
+pub use pki::Pki;
+pub use proxy::{Fault, Proxy, SeenRequest};
+pub use registry::{Kind, Registry, Testbed};
+pub use token::TokenIssuer;
+
+/// alice may do everything on every registry that has users.
+pub const ALICE: (&str, &str) = ("alice", "wonderland");
+/// bob may only pull (token registry); on the basic registry he has no account.
+pub const BOB: (&str, &str) = ("bob", "builder");
+/// The `service` the token registry names in its challenge and the issuer signs for.
+pub const TOKEN_SERVICE: &str = "berth-testkit-registry";
+/// The `iss` claim the registry is configured to trust.
+pub const TOKEN_ISSUER: &str = "berth-testkit-token-issuer";
