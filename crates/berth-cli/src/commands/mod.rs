@@ -1,0 +1,76 @@
+//! One function per command: resolved settings in, an engine call, output out.
+
+mod login;
+mod pull;
+
+use std::io::Write;
+
+use anyhow::Context;
+use berth_engine::{Engine, EngineOptions};
+use clap::CommandFactory;
+
+use crate::args::{Cli, Command, RegistryArgs};
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let global = cli.global;
+    match cli.command {
+        Command::Pull { image, platform, max_concurrent, quiet, registry } => {
+            let mut options = engine_options(&global.root, &registry)?;
+            options.max_concurrent = max_concurrent;
+            pull::pull(Engine::new(options)?, &image, platform.as_deref(), quiet).await
+        }
+        Command::Images { quiet } => images(Engine::new(engine_options(&global.root, &RegistryArgs::default())?)?, quiet),
+        Command::Login { registry, username, password, password_stdin, registry_args } => {
+            let engine = Engine::new(engine_options(&global.root, &registry_args)?)?;
+            login::login(engine, registry.as_deref(), username, password, password_stdin).await
+        }
+        Command::Logout { registry } => {
+            let engine = Engine::new(engine_options(&global.root, &RegistryArgs::default())?)?;
+            login::logout(engine, registry.as_deref())
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+fn engine_options(root: &Option<std::path::PathBuf>, registry: &RegistryArgs) -> anyhow::Result<EngineOptions> {
+    let creds = registry.creds.as_deref().map(login::parse_creds).transpose()?;
+    Ok(EngineOptions {
+        root: root.clone(),
+        creds,
+        cert_dir: registry.cert_dir.clone(),
+        max_concurrent: None,
+        insecure_registries: registry.insecure_registries.clone(),
+    })
+}
+
+fn images(engine: Engine, quiet: bool) -> anyhow::Result<u8> {
+    let images = engine.images()?;
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for image in images {
+            writeln!(out, "{}", image.name).context("writing to stdout")?;
+        }
+        return Ok(0);
+    }
+    writeln!(out, "{:<60} {:<19} {:>10}", "NAME", "DIGEST", "SIZE").context("writing to stdout")?;
+    for image in images {
+        let short = image.manifest_digest.hex().get(..12).unwrap_or_default().to_string();
+        writeln!(out, "{:<60} sha256:{:<12} {:>10}", image.name, short, human_size(image.size))
+            .context("writing to stdout")?;
+    }
+    Ok(0)
+}
+
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

@@ -1,0 +1,84 @@
+//! The engine's error: what failed, for which image or container, the cause, and a hint for the user.
+
+use std::path::PathBuf;
+
+/// One typed error for every use case. The CLI prints `Display`, the cause chain, then [`Error::hint`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Reference(#[from] berth_reference::Error),
+
+    #[error("cannot pull {image}")]
+    Registry {
+        image: String,
+        #[source]
+        source: berth_registry::Error,
+    },
+
+    #[error("cannot log in to {registry}")]
+    Login {
+        registry: String,
+        #[source]
+        source: berth_registry::Error,
+    },
+
+    #[error("cannot read credentials for {registry}")]
+    Credentials {
+        registry: String,
+        #[source]
+        source: berth_auth::Error,
+    },
+
+    #[error("local image store")]
+    Store(#[from] berth_store::Error),
+
+    #[error("cannot unpack layer {digest} of {image}")]
+    Unpack {
+        image: String,
+        digest: String,
+        #[source]
+        source: berth_unpack::Error,
+    },
+
+    #[error("image {image} is corrupt: {reason}")]
+    Corrupt { image: String, reason: String },
+
+    #[error("image {image} is not in the local store")]
+    NotLocal { image: String },
+
+    #[error("config file {}: {reason}", path.display())]
+    Config { path: PathBuf, reason: String },
+
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// A concrete next step for the user, when there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Registry { source, .. } | Error::Login { source, .. } => source.hint(),
+            Error::NotLocal { image } => Some(format!("run `berth pull {image}`, or drop `--pull never`")),
+            Error::Corrupt { .. } => Some("remove it with `berth rmi` and pull it again".into()),
+            Error::Credentials { registry, .. } => Some(format!(
+                "fix the credential source named above, or log in again with `berth login {registry}`"
+            )),
+            Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC) => {
+                Some("the disk is full: free space or run `berth image prune`".into())
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+}

@@ -1,0 +1,340 @@
+//! `berth pull`: name → registry (mirrors first) → credentials → manifest for this platform → config and
+//! layers into the store.
+//!
+//! Each layer is read from the network once: a blocking worker takes the chunks, appends them to the
+//! store's ingest file (which hashes the compressed bytes), decompresses and unpacks them into a staging
+//! dir (which hashes the uncompressed bytes), and only when both digests match are the blob and the layer
+//! dir committed by rename. Layers run concurrently so every core decompresses.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use berth_reference::{Digest, Platform, Reference};
+use berth_registry::{Descriptor, ErrorKind, Registry, Resolved};
+use berth_store::{Ingest, Store};
+use berth_unpack::{Compression, Limits};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::{Engine, Error};
+
+/// How a pull should go.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// `--platform`; the host's platform when `None`.
+    pub platform: Option<Platform>,
+}
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The normalized name that was asked for.
+    pub reference: Reference,
+    /// The digest the registry gave for the name: the index's when the name points at one.
+    pub digest: Digest,
+    /// The manifest for this platform (what `run` uses).
+    pub manifest_digest: Digest,
+    /// The registry (or mirror) that served it.
+    pub served_by: String,
+    pub layers_downloaded: usize,
+    pub layers_cached: usize,
+}
+
+/// Progress of a pull, reported to the CLI. Every method has a no-op default.
+pub trait PullObserver: Send + Sync {
+    fn warning(&self, _message: &str) {}
+    fn layer_started(&self, _digest: &Digest, _size: u64) {}
+    fn layer_progress(&self, _digest: &Digest, _bytes: u64) {}
+    fn layer_done(&self, _digest: &Digest, _cached: bool) {}
+}
+
+/// Observer that ignores everything.
+pub struct Quiet;
+impl PullObserver for Quiet {}
+
+/// Channel depth between the network task and a layer's worker: enough to ride out a slow disk for a
+/// moment, small enough that memory does not grow with layer size.
+const CHUNKS_IN_FLIGHT: usize = 32;
+/// The largest image config berth accepts.
+const MAX_CONFIG: u64 = 8 << 20;
+
+impl Engine {
+    /// Pulls `image` into the store and records its name.
+    pub async fn pull(&self, image: &str, options: &PullOptions, observer: Arc<dyn PullObserver>) -> Result<Pulled, Error> {
+        let reference = Reference::parse(image)?;
+        let platform = options.platform.clone().unwrap_or_else(Platform::host);
+        let endpoints = self.endpoints(reference.domain());
+        let mut last_error = None;
+        for (index, domain) in endpoints.iter().enumerate() {
+            let is_last = index + 1 == endpoints.len();
+            let endpoint = reference.with_domain(domain);
+            let result = self.pull_from(&reference, &endpoint, &platform, &*observer).await;
+            match result {
+                Ok(pulled) => return Ok(pulled),
+                Err(Error::Registry { source, .. }) if !is_last => {
+                    observer.warning(&format!("mirror {domain} failed, trying the next source: {source}"));
+                    last_error = Some(source);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Unreachable in practice: the last endpoint returns its own error above.
+        Err(Error::Registry {
+            image: reference.to_string(),
+            source: last_error.unwrap_or_else(|| berth_registry::Error::other("no registry to pull from")),
+        })
+    }
+
+    async fn pull_from(
+        &self,
+        reference: &Reference,
+        endpoint: &Reference,
+        platform: &Platform,
+        observer: &dyn PullObserver,
+    ) -> Result<Pulled, Error> {
+        let registry_error = |source| Error::Registry { image: reference.to_string(), source };
+        let registry = self.registry(endpoint.domain(), endpoint.repository())?;
+        for warning in registry.warnings() {
+            observer.warning(warning);
+        }
+        let (registry, resolved) = match registry.resolve(endpoint, platform).await {
+            Ok(resolved) => (registry, resolved),
+            // A stale login must not break a public image: try once more without it, and say so.
+            Err(e) if registry.has_credential() && matches!(e.kind(), ErrorKind::WrongCredentials) => {
+                let anonymous = registry.without_credential().map_err(registry_error)?;
+                match anonymous.resolve(endpoint, platform).await {
+                    Ok(resolved) => {
+                        observer.warning(&format!(
+                            "the stored login for {} was rejected ({e}); pulled anonymously. \
+                             Run `berth login {}` to refresh it",
+                            endpoint.domain(),
+                            endpoint.domain()
+                        ));
+                        (anonymous, resolved)
+                    }
+                    Err(_) => return Err(registry_error(e)),
+                }
+            }
+            Err(e) => return Err(registry_error(e)),
+        };
+        self.fetch_image(reference, &registry, endpoint, resolved, observer).await
+    }
+
+    async fn fetch_image(
+        &self,
+        reference: &Reference,
+        registry: &Registry,
+        endpoint: &Reference,
+        resolved: Resolved,
+        observer: &dyn PullObserver,
+    ) -> Result<Pulled, Error> {
+        let image = reference.to_string();
+        let registry_error = |source| Error::Registry { image: image.clone(), source };
+        let repository = endpoint.repository();
+
+        let config_bytes = if self.store.has_blob(&resolved.config.digest) {
+            self.store.read_blob(&resolved.config.digest, MAX_CONFIG)?
+        } else {
+            let bytes =
+                registry.fetch_blob(repository, &resolved.config, MAX_CONFIG).await.map_err(registry_error)?;
+            self.store.put_blob(&resolved.config.digest, &bytes)?;
+            bytes
+        };
+        let diff_ids = crate::image::diff_ids(&config_bytes)
+            .map_err(|reason| Error::Corrupt { image: image.clone(), reason })?;
+        if diff_ids.len() != resolved.layers.len() {
+            return Err(Error::Corrupt {
+                image: image.clone(),
+                reason: format!(
+                    "the manifest lists {} layers but the config has {} diff_ids",
+                    resolved.layers.len(),
+                    diff_ids.len()
+                ),
+            });
+        }
+        let chain_ids = berth_store::chain_ids(&diff_ids);
+
+        let jobs: Vec<_> = resolved.layers.iter().zip(diff_ids.iter()).zip(chain_ids.iter()).collect();
+        let mut cached = 0;
+        let mut downloaded = 0;
+        let mut results = futures_util::stream::iter(jobs.into_iter().map(|((layer, diff_id), chain_id)| async move {
+            if self.store.has_layer(chain_id) && self.store.has_blob(&layer.digest) {
+                observer.layer_done(&layer.digest, true);
+                return Ok(true);
+            }
+            observer.layer_started(&layer.digest, layer.size);
+            self.fetch_layer(&image, registry, repository, layer, diff_id, chain_id, observer).await?;
+            observer.layer_done(&layer.digest, false);
+            Ok::<bool, Error>(false)
+        }))
+        .buffer_unordered(self.max_concurrent);
+        while let Some(result) = results.next().await {
+            if result? {
+                cached += 1;
+            } else {
+                downloaded += 1;
+            }
+        }
+        drop(results);
+
+        // Manifest (and index) last: an image is only visible once everything it names is stored.
+        self.store.put_blob(&resolved.manifest_digest, &resolved.manifest)?;
+        let digest = match &resolved.index {
+            Some((index_digest, _, index_bytes)) => {
+                self.store.put_blob(index_digest, index_bytes)?;
+                index_digest.clone()
+            }
+            None => resolved.manifest_digest.clone(),
+        };
+        crate::image::record(&self.store, reference, &resolved.manifest_digest)?;
+        Ok(Pulled {
+            reference: reference.clone(),
+            digest,
+            manifest_digest: resolved.manifest_digest,
+            served_by: endpoint.domain().to_string(),
+            layers_downloaded: downloaded,
+            layers_cached: cached,
+        })
+    }
+
+    /// One layer, one network pass: chunks go to a blocking worker that tees them into the ingest file
+    /// and the unpacker.
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch_layer(
+        &self,
+        image: &str,
+        registry: &Registry,
+        repository: &str,
+        layer: &Descriptor,
+        diff_id: &Digest,
+        chain_id: &Digest,
+        observer: &dyn PullObserver,
+    ) -> Result<(), Error> {
+        let ingest = self.store.ingest(&layer.digest, layer.size)?;
+        let offset = ingest.offset();
+        let staging = self.store.stage_layer()?;
+        let compression = Compression::from_media_type(&layer.media_type).unwrap_or(Compression::Sniff);
+        let replay = if offset > 0 { Some(self.store.ingest_partial_path(&layer.digest)) } else { None };
+        let (sender, receiver) = mpsc::channel::<Result<Bytes, ()>>(CHUNKS_IN_FLIGHT);
+        let staging_path = staging.path().to_path_buf();
+        let limits = Limits::default();
+        let worker = tokio::task::spawn_blocking(move || {
+            let mut reader = TeeReader::new(replay, receiver, ingest)?;
+            let unpacked = berth_unpack::unpack(&mut reader, compression, &staging_path, &limits);
+            // Drain what the unpacker did not need (tar padding) so the blob hash covers every byte.
+            let drained = std::io::copy(&mut reader, &mut std::io::sink());
+            Ok::<_, std::io::Error>((unpacked, drained, reader.into_ingest()))
+        });
+
+        let mut network_error = None;
+        match registry.blob_stream(repository, layer, offset).await {
+            Ok(mut stream) => loop {
+                match stream.chunk().await {
+                    Ok(Some(chunk)) => {
+                        observer.layer_progress(&layer.digest, chunk.len() as u64);
+                        if sender.send(Ok(chunk)).await.is_err() {
+                            break; // the worker stopped early; its error says why
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = sender.send(Err(())).await;
+                        network_error = Some(e);
+                        break;
+                    }
+                }
+            },
+            Err(e) => {
+                let _ = sender.send(Err(())).await;
+                network_error = Some(e);
+            }
+        }
+        drop(sender);
+        let joined = worker.await.map_err(|e| Error::Io {
+            context: format!("layer {} worker", layer.digest),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        if let Some(e) = network_error {
+            return Err(Error::Registry { image: image.to_string(), source: e });
+        }
+        let (unpacked, drained, ingest) = joined.map_err(Error::io(format!("ingest of layer {}", layer.digest)))?;
+        let unpacked = unpacked.map_err(|source| Error::Unpack {
+            image: image.to_string(),
+            digest: layer.digest.to_string(),
+            source,
+        })?;
+        drained.map_err(Error::io(format!("reading layer {}", layer.digest)))?;
+        // A wrong compressed digest is reported by the store, which also discards the partial file.
+        ingest.commit()?;
+        if &unpacked.diff_id != diff_id {
+            return Err(Error::Corrupt {
+                image: image.to_string(),
+                reason: format!(
+                    "layer {} unpacks to {} but the config says {}",
+                    layer.digest, unpacked.diff_id, diff_id
+                ),
+            });
+        }
+        self.store.commit_layer(staging, chain_id)?;
+        Ok(())
+    }
+}
+
+/// The worker's reader: first the bytes of an interrupted earlier attempt (already in the ingest file),
+/// then network chunks, each appended to the ingest file as it passes.
+struct TeeReader {
+    replay: Option<std::fs::File>,
+    receiver: mpsc::Receiver<Result<Bytes, ()>>,
+    ingest: Ingest,
+    current: Bytes,
+    finished: bool,
+}
+
+impl TeeReader {
+    fn new(
+        replay: Option<std::path::PathBuf>,
+        receiver: mpsc::Receiver<Result<Bytes, ()>>,
+        ingest: Ingest,
+    ) -> std::io::Result<TeeReader> {
+        let replay = match replay {
+            Some(path) => Some(std::fs::File::open(path)?),
+            None => None,
+        };
+        Ok(TeeReader { replay, receiver, ingest, current: Bytes::new(), finished: false })
+    }
+
+    fn into_ingest(self) -> Ingest {
+        self.ingest
+    }
+}
+
+impl Read for TeeReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(replay) = &mut self.replay {
+            let n = replay.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            self.replay = None;
+        }
+        while self.current.is_empty() {
+            if self.finished {
+                return Ok(0);
+            }
+            match self.receiver.blocking_recv() {
+                Some(Ok(chunk)) => {
+                    self.ingest.write_all(&chunk)?;
+                    self.current = chunk;
+                }
+                Some(Err(())) => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "download interrupted"));
+                }
+                None => self.finished = true,
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
