@@ -1,0 +1,9 @@
+//! berth's command-line integration tests: the real binary against the testkit's real registries.
+//! One test binary, so the registries and images are set up once (`Testbed::shared`).
+
+mod util;
+
+mod auth;
+mod errors;
+mod pull;
+mod security;
