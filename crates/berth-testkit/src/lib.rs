@@ -4,16 +4,23 @@
 //!
 //! Everything listens on 127.0.0.1 only, lives in temp dirs, and is stopped by PID when dropped.
 
+pub mod http;
 pub mod images;
+mod jwt;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
+mod scratch;
+mod spawn;
+pub mod testbed;
 pub mod token;
 
+pub use http::{reqwest_builder, reqwest_client};
 pub use pki::Pki;
 pub use proxy::{Fault, Proxy, SeenRequest};
-pub use registry::{Kind, Registry, Testbed};
-pub use token::TokenIssuer;
+pub use registry::{Kind, Registry};
+pub use testbed::{Testbed, jwt_claims};
+pub use token::{IssuedToken, TokenIssuer};
 
 /// alice may do everything on every registry that has users.
 pub const ALICE: (&str, &str) = ("alice", "wonderland");
