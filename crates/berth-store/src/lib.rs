@@ -22,18 +22,17 @@ mod layers;
 mod lock;
 mod prune;
 mod refs;
-mod standin;
 mod tree;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub(crate) use berth_reference::{Algorithm, Digest, Hasher};
 pub use blobs::Ingest;
 pub use error::Error;
 pub use layers::Staging;
 pub use lock::StoreLock;
 pub use prune::PruneReport;
-pub(crate) use standin::{Algorithm, Digest, Hasher};
 
 /// A store rooted at one directory. Cheap to share between threads (`&Store` is enough).
 #[derive(Debug)]

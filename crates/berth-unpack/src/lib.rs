@@ -14,14 +14,13 @@
 mod apply;
 mod names;
 mod root;
-mod standin;
 mod stream;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-pub(crate) use standin::{Algorithm, Digest, Hasher};
+pub(crate) use berth_reference::{Algorithm, Digest, Hasher};
 
 /// How a layer blob is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
