@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use berth_testkit::images::{self, Catalog, media_type};
+use berth_testkit::images::{self, Catalog, Image, media_type};
 use berth_testkit::{ALICE, Kind, Testbed};
+use sha2::Digest as _;
 
 fn digests(catalog: &Catalog) -> Vec<(String, String)> {
     catalog
@@ -37,7 +38,6 @@ fn builds_are_byte_identical() {
 /// Every blob and manifest the catalog names exists, has the promised size and digest, and the
 /// manifests reference exactly what the catalog says.
 fn check_catalog(catalog: &Catalog) {
-    use sha2::Digest as _;
     for image in &catalog.images {
         let mut descriptors = vec![&image.manifest];
         descriptors.extend(image.manifests.iter().map(|manifest| &manifest.manifest));
@@ -176,15 +176,53 @@ fn skopeo_source_flags(testbed: &Testbed, kind: Kind, scratch: &Path) -> Vec<Str
     }
 }
 
-/// Every image from every registry, pulled by skopeo into an OCI layout, has the catalog's digest.
+/// Pulls `image` with skopeo into `out` and returns the digest of the manifest it received. OCI
+/// types go to an `oci:` layout; Docker types to `dir:`, because skopeo's `oci:` transport converts
+/// them to OCI (another digest) while `dir:` stores the manifest bytes as received.
+fn skopeo_pull(image: &Image, host: &str, flags: &[String], out: &Path) -> Result<String, String> {
+    let docker = matches!(
+        image.manifest.media_type.as_str(),
+        media_type::DOCKER_MANIFEST | media_type::DOCKER_MANIFEST_LIST
+    );
+    let destination =
+        if docker { format!("dir:{}", out.display()) } else { format!("oci:{}:pulled", out.display()) };
+    let output = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "--all"])
+        .args(flags)
+        .arg(format!("docker://{}", image.reference(host)))
+        .arg(destination)
+        .output()
+        .map_err(|error| format!("running skopeo: {error}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    if docker {
+        let manifest = std::fs::read(out.join("manifest.json")).map_err(|error| error.to_string())?;
+        return Ok(format!("sha256:{}", hex::encode(sha2::Sha256::digest(&manifest))));
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).map_err(|error| error.to_string())?)
+            .map_err(|error| error.to_string())?;
+    // With --all, every child manifest of an index lands in the layout too.
+    for child in image.manifests.iter().filter(|_| image.is_index()) {
+        let path = out.join("blobs/sha256").join(&child.manifest.digest[7..]);
+        if !path.exists() {
+            return Err(format!("child manifest {} not pulled", child.manifest.digest));
+        }
+    }
+    Ok(index["manifests"][0]["digest"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Every image from every registry, pulled by skopeo, has the catalog's manifest digest.
 #[test]
 fn skopeo_pulls_every_image_from_every_registry() {
     let testbed = Testbed::shared();
     let catalog = images::build_all().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
+    let mut pulled = 0;
     for kind in Kind::ALL {
-        let registry = testbed.registry(kind);
+        let host = testbed.registry(kind).host();
         let flags = skopeo_source_flags(testbed, kind, &scratch.path().join("certs"));
         for image in &catalog.images {
             let out = scratch.path().join(format!(
@@ -193,32 +231,20 @@ fn skopeo_pulls_every_image_from_every_registry() {
                 image.repository.replace('/', "_"),
                 image.tag
             ));
-            let mut command = Command::new("skopeo");
-            command.arg("--insecure-policy").arg("copy").arg("--all").args(&flags);
-            command.arg(format!("docker://{}", image.reference(&registry.host())));
-            command.arg(format!("oci:{}:pulled", out.display()));
-            let output = command.output().expect("running skopeo");
-            if !output.status.success() {
-                failures.push(format!(
-                    "{} {}: {}",
+            match skopeo_pull(image, &host, &flags, &out) {
+                Ok(digest) if digest == image.manifest.digest => pulled += 1,
+                Ok(digest) => failures.push(format!(
+                    "{} {}: pulled {digest}, catalog {}",
                     kind.name(),
-                    image.reference(&registry.host()),
-                    String::from_utf8_lossy(&output.stderr)
-                ));
-                continue;
-            }
-            let index: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
-            let pulled = index["manifests"][0]["digest"].as_str().unwrap_or_default().to_owned();
-            if pulled != image.manifest.digest {
-                failures.push(format!(
-                    "{} {}: pulled {pulled}, catalog {}",
-                    kind.name(),
-                    image.reference(&registry.host()),
+                    image.reference(&host),
                     image.manifest.digest
-                ));
+                )),
+                Err(error) => failures.push(format!("{} {}: {error}", kind.name(), image.reference(&host))),
             }
+            // The pulled copies of the benchmark image are big: keep at most one at a time.
+            let _ = std::fs::remove_dir_all(&out);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(pulled, 4 * catalog.images.len());
 }
