@@ -1,0 +1,225 @@
+//! The terminal of a `-t` container. runc does not hand the container berth's terminal: it creates a
+//! pseudo-terminal inside the container and sends the master side over a unix socket named by
+//! `--console-socket`, as one `SCM_RIGHTS` control message (runc `docs/terminals.md`, "detached new
+//! terminal"). berth receives that fd, sizes it like its own terminal, puts its own terminal in raw mode
+//! so keys pass through unchanged, and copies bytes both ways until the container exits.
+//!
+//! Not handled yet: window resizes after start (SIGWINCH) are not forwarded.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::oci::{Stdio, StdioTarget};
+
+/// How long runc may take to create the container and send the terminal.
+const CONSOLE_WAIT: Duration = Duration::from_secs(120);
+
+static SOCKET_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) enum ConsoleError {
+    /// The runtime binary could not be started.
+    Spawn(std::io::Error),
+    /// Anything about the socket or terminal.
+    Setup(Error),
+}
+
+/// Runs `command` (ending just before the container id) with a console socket, then the id, and relays the
+/// terminal between the container and `stdio` until the runtime exits.
+pub(crate) fn run_with_console(
+    id: &str,
+    mut command: Command,
+    stdio: Stdio,
+) -> Result<ExitStatus, ConsoleError> {
+    let setup = |reason: &str, source: std::io::Error| {
+        ConsoleError::Setup(Error::Console { id: id.to_string(), reason: reason.to_string(), source })
+    };
+    // A short path under the temp dir: sun_path holds only 108 bytes, too few for some bundle paths.
+    let socket_path = std::env::temp_dir().join(format!(
+        "berth-console-{}-{}.sock",
+        std::process::id(),
+        SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&socket_path);
+    let listener = UnixListener::bind(&socket_path)
+        .map_err(|source| setup("cannot create the console socket", source))?;
+    let _socket_guard = RemoveOnDrop(socket_path.clone());
+    listener.set_nonblocking(true).map_err(|source| setup("cannot configure the console socket", source))?;
+
+    command.arg("--console-socket").arg(&socket_path).arg(id);
+    command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(
+        match stdio.stderr {
+            StdioTarget::Inherit => std::process::Stdio::inherit(),
+            StdioTarget::Null => std::process::Stdio::null(),
+            StdioTarget::File(file) => std::process::Stdio::from(file),
+        },
+    );
+    let mut child = command.spawn().map_err(ConsoleError::Spawn)?;
+
+    let started = Instant::now();
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                // The runtime failed before it got to the terminal: its log says why.
+                if let Some(status) =
+                    child.try_wait().map_err(|source| setup("cannot wait for the runtime", source))?
+                {
+                    return Ok(status);
+                }
+                if started.elapsed() > CONSOLE_WAIT {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(setup(
+                        "the runtime never sent the terminal",
+                        std::io::ErrorKind::TimedOut.into(),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(source) => return Err(setup("cannot accept on the console socket", source)),
+        }
+    };
+    let master = receive_fd(&stream)
+        .map_err(|source| setup("cannot receive the terminal from the runtime", source))?;
+    let master = File::from(master);
+
+    let input = match stdio.stdin {
+        StdioTarget::Inherit => Some(dup_file(0).map_err(|source| setup("cannot use stdin", source))?),
+        StdioTarget::Null => None,
+        StdioTarget::File(file) => Some(file),
+    };
+    let output: Box<dyn Write + Send> = match stdio.stdout {
+        StdioTarget::Inherit => Box::new(dup_file(1).map_err(|source| setup("cannot use stdout", source))?),
+        StdioTarget::Null => Box::new(std::io::sink()),
+        StdioTarget::File(file) => Box::new(file),
+    };
+    let _raw_mode = input.as_ref().and_then(|input| {
+        copy_window_size(input.as_raw_fd(), master.as_raw_fd());
+        RawMode::enter(input.as_raw_fd())
+    });
+
+    if let Some(mut input) = input {
+        let mut to_master =
+            master.try_clone().map_err(|source| setup("cannot duplicate the terminal", source))?;
+        // Not joined: it may sit in read(2) on berth's stdin after the container is gone; it ends when
+        // its next write finds the terminal closed, or with the process.
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut input, &mut to_master);
+        });
+    }
+    let mut from_master = master;
+    let copier = std::thread::spawn(move || {
+        let mut output = output;
+        let mut buffer = [0u8; 8192];
+        // The master reads EIO once every slave fd is closed, i.e. when the container has exited.
+        while let Ok(count) = from_master.read(&mut buffer) {
+            if count == 0 || output.write_all(&buffer[..count]).is_err() {
+                break;
+            }
+            let _ = output.flush();
+        }
+    });
+    let status = child.wait().map_err(|source| setup("cannot wait for the runtime", source))?;
+    let _ = copier.join();
+    Ok(status)
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn dup_file(fd: RawFd) -> std::io::Result<File> {
+    // SAFETY: fds 0 and 1 stay open for the life of the process; the borrow ends with the dup.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    Ok(File::from(borrowed.try_clone_to_owned()?))
+}
+
+/// Receives one fd sent with SCM_RIGHTS (unix(7), cmsg(3)).
+fn receive_fd(stream: &UnixStream) -> std::io::Result<OwnedFd> {
+    stream.set_nonblocking(false)?;
+    let mut name = [0u8; 4096];
+    let mut iov = libc::iovec { iov_base: name.as_mut_ptr().cast(), iov_len: name.len() };
+    // Room for one control message holding one int, aligned as cmsghdr requires.
+    let mut control = [0u64; 8];
+    // SAFETY: msghdr is a plain C struct; zeroed is a valid starting value.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &mut iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr().cast();
+    message.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: every pointer in `message` refers to a live buffer of the stated length.
+    let received = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut message, libc::MSG_CMSG_CLOEXEC) };
+    if received < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: CMSG_FIRSTHDR/CMSG_DATA walk the control buffer the kernel just filled, within msg_controllen.
+    unsafe {
+        let header = libc::CMSG_FIRSTHDR(&message);
+        if header.is_null()
+            || (*header).cmsg_level != libc::SOL_SOCKET
+            || (*header).cmsg_type != libc::SCM_RIGHTS
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "no file descriptor in the console message",
+            ));
+        }
+        let fd: RawFd = std::ptr::read_unaligned(libc::CMSG_DATA(header).cast());
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Gives the container's terminal the size of berth's, when berth has one.
+fn copy_window_size(from: RawFd, to: RawFd) {
+    // SAFETY: winsize is plain data; the ioctls only read/write that struct.
+    unsafe {
+        let mut size: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(from, libc::TIOCGWINSZ, &mut size) == 0 {
+            libc::ioctl(to, libc::TIOCSWINSZ, &size);
+        }
+    }
+}
+
+/// berth's terminal in raw mode for the life of the value; restored on drop.
+struct RawMode {
+    /// Its own copy of the fd: the copy thread may close the original before this is dropped.
+    fd: OwnedFd,
+    saved: libc::termios,
+}
+
+impl RawMode {
+    fn enter(fd: RawFd) -> Option<RawMode> {
+        // SAFETY: termios is plain data filled by tcgetattr; the calls fail harmlessly on a non-terminal;
+        // `fd` is open for the duration of this call (the caller holds it).
+        unsafe {
+            let mut saved: libc::termios = std::mem::zeroed();
+            if libc::isatty(fd) != 1 || libc::tcgetattr(fd, &mut saved) != 0 {
+                return None;
+            }
+            let owned = std::os::fd::BorrowedFd::borrow_raw(fd).try_clone_to_owned().ok()?;
+            let mut raw = saved;
+            libc::cfmakeraw(&mut raw);
+            (libc::tcsetattr(fd, libc::TCSANOW, &raw) == 0).then_some(RawMode { fd: owned, saved })
+        }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: restores the attributes read from the same fd in `enter`.
+        unsafe {
+            libc::tcsetattr(self.fd.as_raw_fd(), libc::TCSANOW, &self.saved);
+        }
+    }
+}
