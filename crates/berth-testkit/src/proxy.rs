@@ -318,9 +318,10 @@ impl State {
                 if let Some(limit) = limit
                     && sent >= limit
                 {
-                    if stall_after.is_some() {
-                        tokio::time::sleep(STALL_LIMIT).await;
-                    }
+                    // Waiting (Pending) lets hyper flush the headers and bytes it buffered; erroring at
+                    // once would drop them with the connection, so the client would see no response.
+                    let wait = if stall_after.is_some() { STALL_LIMIT } else { Duration::from_millis(100) };
+                    tokio::time::sleep(wait).await;
                     let error =
                         std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fault: connection reset");
                     return Some((Err(error), (upstream, sent, true)));

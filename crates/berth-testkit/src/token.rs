@@ -230,7 +230,10 @@ impl State {
                 let body = match request.into_body().collect().await {
                     Ok(collected) => collected.to_bytes(),
                     Err(_) => {
-                        return json_response(StatusCode::BAD_REQUEST, &json!({"details": "unreadable body"}));
+                        return json_response(
+                            StatusCode::BAD_REQUEST,
+                            &json!({"details": "unreadable body"}),
+                        );
                     }
                 };
                 let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
