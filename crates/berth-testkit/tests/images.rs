@@ -248,3 +248,64 @@ fn skopeo_pulls_every_image_from_every_registry() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(pulled, 4 * catalog.images.len());
 }
+
+/// Applies the fixture's layers like an engine would (GNU tar extracts, whiteouts applied before
+/// each layer) and runs its `/check.sh` in a chroot: proves the fixture itself is right, so a
+/// FAIL from berth later means berth is wrong.
+#[test]
+fn layers_fixture_check_script_passes_when_applied_correctly() {
+    let catalog = images::build_all().unwrap();
+    let fixture = catalog.image("testbed/layers", "1").unwrap().single().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().join("rootfs");
+    std::fs::create_dir(&root).unwrap();
+    for layer in &fixture.layers {
+        let blob = catalog.blob_path(&layer.digest);
+        let bytes = std::fs::read(&blob).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+        for entry in archive.entries().unwrap() {
+            let path = entry.unwrap().path().unwrap().into_owned();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let parent = root.join(path.parent().unwrap());
+            if name == ".wh..wh..opq" {
+                for child in std::fs::read_dir(&parent).into_iter().flatten() {
+                    let child = child.unwrap().path();
+                    if child.is_dir() && !child.is_symlink() {
+                        std::fs::remove_dir_all(&child)
+                    } else {
+                        std::fs::remove_file(&child)
+                    }
+                    .unwrap();
+                }
+            } else if let Some(hidden) = name.strip_prefix(".wh.") {
+                let target = parent.join(hidden);
+                if target.is_dir() {
+                    std::fs::remove_dir_all(&target)
+                } else {
+                    std::fs::remove_file(&target)
+                }
+                .unwrap();
+            }
+        }
+        let status = Command::new("tar")
+            .args(["-xzpf"])
+            .arg(&blob)
+            .args(["--same-owner", "--numeric-owner", "--exclude=.wh.*", "-C"])
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(status.success(), "GNU tar could not extract {}", layer.digest);
+    }
+    let output = Command::new("chroot")
+        .arg(&root)
+        .args(["/usr/bin/env", "-i", "PATH=/bin:/sbin:/usr/bin:/usr/sbin", "BERTH_TESTBED=layers"])
+        .args(["/bin/sh", "-c", "cd /data && exec /bin/sh /check.sh"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && report.contains("ALL OK"),
+        "{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

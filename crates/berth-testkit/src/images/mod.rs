@@ -199,8 +199,10 @@ fn load_or_build(dir: &Path) -> anyhow::Result<Catalog> {
     let parent = dir.parent().context("cache dir has no parent")?;
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let name = dir.file_name().context("cache dir has no name")?.to_string_lossy();
+    let building_prefix = format!(".{name}.building-");
+    remove_abandoned_builds(parent, &building_prefix);
     let temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.building-"))
+        .prefix(&building_prefix)
         .tempdir_in(parent)
         .with_context(|| format!("creating a build dir in {}", parent.display()))?;
     let mut catalog = build::build_into(temp.path(), Path::new(HOST_BUSYBOX), true)?;
@@ -214,6 +216,25 @@ fn load_or_build(dir: &Path) -> anyhow::Result<Catalog> {
     }
     catalog.dir = dir.to_path_buf();
     Ok(catalog)
+}
+
+/// Removes build dirs left by killed processes (each holds ~300 MB). A live build finishes in well
+/// under a minute, so anything untouched for an hour is abandoned.
+fn remove_abandoned_builds(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let age = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok());
+        if age.is_some_and(|age| age > std::time::Duration::from_secs(3600)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn load(dir: &Path) -> anyhow::Result<Option<Catalog>> {
