@@ -1,8 +1,15 @@
-//! The terminal of a `-t` container. runc does not hand the container berth's terminal: it creates a
-//! pseudo-terminal inside the container and sends the master side over a unix socket named by
+//! The terminal of a `-t` container when berth has no controlling terminal to lend it (a detached
+//! container's monitor, tests). In the foreground on a real terminal runc does all of this itself; here it
+//! must run detached (`--detach`), because runc refuses a console socket otherwise: it creates a
+//! pseudo-terminal inside the container and sends the master side over the unix socket named by
 //! `--console-socket`, as one `SCM_RIGHTS` control message (runc `docs/terminals.md`, "detached new
-//! terminal"). berth receives that fd, sizes it like its own terminal, puts its own terminal in raw mode
-//! so keys pass through unchanged, and copies bytes both ways until the container exits.
+//! terminal"). berth receives that fd, sizes it like its own stdin when that is a terminal, and copies
+//! bytes both ways until the container exits.
+//!
+//! Waiting for a detached container: berth makes itself a child subreaper (prctl(2)
+//! `PR_SET_CHILD_SUBREAPER`), so when runc exits after starting the container, the container's init is
+//! reparented to berth, which can then waitpid(2) it for its exit status like a foreground run. The
+//! subreaper flag is process-wide and stays set.
 //!
 //! Not handled yet: window resizes after start (SIGWINCH) are not forwarded.
 
@@ -26,33 +33,43 @@ static SOCKET_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub(crate) enum ConsoleError {
     /// The runtime binary could not be started.
     Spawn(std::io::Error),
-    /// Anything about the socket or terminal.
+    /// Anything about the socket, terminal or waiting.
     Setup(Error),
 }
 
-/// Runs `command` (ending just before the container id) with a console socket, then the id, and relays the
-/// terminal between the container and `stdio` until the runtime exits.
-pub(crate) fn run_with_console(
+/// How a detached run with a console ended.
+pub(crate) enum ConsoleOutcome {
+    /// runc itself failed (before or while starting the container); its log says why.
+    RuntimeFailed(ExitStatus),
+    /// The container's process exited with this status (128+N for signal N).
+    Exited(i32),
+}
+
+/// Runs `command` (global options and subcommand, without the id) detached with a console socket, relays
+/// the terminal between the container and `stdio`, and waits for the container's process.
+pub(crate) fn run_detached_with_console(
     id: &str,
     mut command: Command,
     stdio: Stdio,
-) -> Result<ExitStatus, ConsoleError> {
+) -> Result<ConsoleOutcome, ConsoleError> {
     let setup = |reason: &str, source: std::io::Error| {
         ConsoleError::Setup(Error::Console { id: id.to_string(), reason: reason.to_string(), source })
     };
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument and changes only this process's flag.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(setup("cannot become a child subreaper", std::io::Error::last_os_error()));
+    }
     // A short path under the temp dir: sun_path holds only 108 bytes, too few for some bundle paths.
-    let socket_path = std::env::temp_dir().join(format!(
-        "berth-console-{}-{}.sock",
-        std::process::id(),
-        SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let unique = format!("{}-{}", std::process::id(), SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed));
+    let socket_path = std::env::temp_dir().join(format!("berth-console-{unique}.sock"));
+    let pid_path = std::env::temp_dir().join(format!("berth-console-{unique}.pid"));
+    let _cleanup = RemoveOnDrop(vec![socket_path.clone(), pid_path.clone()]);
     let _ = std::fs::remove_file(&socket_path);
     let listener = UnixListener::bind(&socket_path)
         .map_err(|source| setup("cannot create the console socket", source))?;
-    let _socket_guard = RemoveOnDrop(socket_path.clone());
     listener.set_nonblocking(true).map_err(|source| setup("cannot configure the console socket", source))?;
 
-    command.arg("--console-socket").arg(&socket_path).arg(id);
+    command.args(["--detach", "--console-socket"]).arg(&socket_path).arg("--pid-file").arg(&pid_path).arg(id);
     command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(
         match stdio.stderr {
             StdioTarget::Inherit => std::process::Stdio::inherit(),
@@ -67,11 +84,10 @@ pub(crate) fn run_with_console(
         match listener.accept() {
             Ok((stream, _)) => break stream,
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                // The runtime failed before it got to the terminal: its log says why.
                 if let Some(status) =
                     child.try_wait().map_err(|source| setup("cannot wait for the runtime", source))?
                 {
-                    return Ok(status);
+                    return Ok(ConsoleOutcome::RuntimeFailed(status));
                 }
                 if started.elapsed() > CONSOLE_WAIT {
                     let _ = child.kill();
@@ -104,7 +120,6 @@ pub(crate) fn run_with_console(
         copy_window_size(input.as_raw_fd(), master.as_raw_fd());
         RawMode::enter(input.as_raw_fd())
     });
-
     if let Some(mut input) = input {
         let mut to_master =
             master.try_clone().map_err(|source| setup("cannot duplicate the terminal", source))?;
@@ -126,16 +141,58 @@ pub(crate) fn run_with_console(
             let _ = output.flush();
         }
     });
-    let status = child.wait().map_err(|source| setup("cannot wait for the runtime", source))?;
+
+    let runtime_status = child.wait().map_err(|source| setup("cannot wait for the runtime", source))?;
+    if !runtime_status.success() {
+        return Ok(ConsoleOutcome::RuntimeFailed(runtime_status));
+    }
+    let pid = std::fs::read_to_string(&pid_path)
+        .map_err(|source| setup("cannot read the container's pid file", source))?
+        .trim()
+        .parse::<libc::pid_t>()
+        .map_err(|_| {
+            setup("the container's pid file holds no pid", std::io::ErrorKind::InvalidData.into())
+        })?;
+    let code = wait_for(pid).map_err(|source| setup("cannot wait for the container's process", source))?;
     let _ = copier.join();
-    Ok(status)
+    Ok(ConsoleOutcome::Exited(code))
 }
 
-struct RemoveOnDrop(PathBuf);
+/// waitpid(2) for a process reparented to berth; the status as a shell reports it.
+fn wait_for(pid: libc::pid_t) -> std::io::Result<i32> {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes only the status integer.
+        let result = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if result == pid {
+            if libc::WIFEXITED(status) {
+                return Ok(libc::WEXITSTATUS(status));
+            }
+            if libc::WIFSIGNALED(status) {
+                return Ok(128 + libc::WTERMSIG(status));
+            }
+            continue;
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// Whether berth can lend its own terminal to runc: stdin and stdout are berth's and it has a
+/// controlling terminal (runc opens /dev/tty to put it in raw mode).
+pub(crate) fn has_controlling_terminal() -> bool {
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").is_ok()
+}
+
+struct RemoveOnDrop(Vec<PathBuf>);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

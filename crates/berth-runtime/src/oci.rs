@@ -197,12 +197,31 @@ impl OciRuntime {
         File::create(log).map_err(|source| Error::Write { path: log.to_path_buf(), source })?;
         let mut command = self.command();
         command.arg("--log").arg(log).args(["--log-format", "json"]).args(subcommand);
-        let status = if tty {
-            crate::console::run_with_console(id, command, stdio).map_err(|error| match error {
-                crate::console::ConsoleError::Spawn(source) => self.spawn_error(source),
-                crate::console::ConsoleError::Setup(error) => error,
-            })?
+        let wants_console = tty
+            && !(matches!(stdio.stdin, StdioTarget::Inherit)
+                && matches!(stdio.stdout, StdioTarget::Inherit)
+                && crate::console::has_controlling_terminal());
+        let status = if wants_console {
+            let outcome =
+                crate::console::run_detached_with_console(id, command, stdio).map_err(
+                    |error| match error {
+                        crate::console::ConsoleError::Spawn(source) => self.spawn_error(source),
+                        crate::console::ConsoleError::Setup(error) => error,
+                    },
+                )?;
+            match outcome {
+                crate::console::ConsoleOutcome::RuntimeFailed(status) => status,
+                crate::console::ConsoleOutcome::Exited(code) => {
+                    // A detached run leaves a stopped container behind; remove it so a tty run ends
+                    // like a foreground one.
+                    if action == "run" {
+                        self.delete(id, true)?;
+                    }
+                    return Ok(code);
+                }
+            }
         } else {
+            // In the foreground runc relays the terminal itself (raw mode, resizes) when tty is set.
             command
                 .arg(id)
                 .stdin(stdio.stdin.into_process_stdio())
