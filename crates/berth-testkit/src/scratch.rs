@@ -13,8 +13,9 @@ use anyhow::Context;
 const PREFIX: &str = "berth-testkit-";
 
 /// `$TMPDIR/berth-testkit-<pid>`, created on first use; stale siblings of dead processes are removed.
+static DIR: OnceLock<PathBuf> = OnceLock::new();
+
 pub(crate) fn process_dir() -> anyhow::Result<&'static Path> {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
     if let Some(dir) = DIR.get() {
         return Ok(dir);
     }
@@ -22,7 +23,18 @@ pub(crate) fn process_dir() -> anyhow::Result<&'static Path> {
     remove_stale(&temp);
     let dir = temp.join(format!("{PREFIX}{}", std::process::id()));
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(DIR.get_or_init(|| dir))
+    let dir = DIR.get_or_init(|| dir);
+    // Statics are never dropped, but exit(3) runs atexit handlers: the test harness ends with
+    // process::exit, so a normal end removes the dir; a killed process leaves it to the next sweep.
+    // SAFETY: registering a plain extern "C" function that takes no arguments.
+    unsafe { libc::atexit(remove_process_dir) };
+    Ok(dir)
+}
+
+extern "C" fn remove_process_dir() {
+    if let Some(dir) = DIR.get() {
+        let _ = fs::remove_dir_all(dir);
+    }
 }
 
 fn process_alive(pid: i32) -> bool {
