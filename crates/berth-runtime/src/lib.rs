@@ -26,5 +26,5 @@ pub use error::Error;
 pub use oci::{ContainerStatus, OciRuntime, Runtime, State, Stdio, StdioTarget};
 pub use options::{BindMount, EtcFiles, Network, RunOptions};
 pub use overlay::{mount_overlay, mount_read_only_layers, unmount};
-pub use spec::{DEFAULT_PATH, build_spec, cgroups_path, resolve_process_args};
+pub use spec::{DEFAULT_PATH, build_spec, cgroups_path, exec_process, resolve_process_args};
 pub use user::{ResolvedUser, resolve_user};

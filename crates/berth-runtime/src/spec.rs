@@ -9,7 +9,7 @@ use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
     LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxPidsBuilder, LinuxResourcesBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder,
+    LinuxPidsBuilder, LinuxResourcesBuilder, PosixRlimitBuilder, PosixRlimitType, Process, ProcessBuilder,
     RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
@@ -179,6 +179,28 @@ pub fn build_spec(
         linux.set_cgroups_path(Some(cgroups_path(id).into()));
     }
     Ok(spec)
+}
+
+/// The process for `berth exec`: the container's own process settings (user, environment, capabilities,
+/// rlimits, working directory) with `args` and the terminal replaced, as `docker exec` does. Serialize it
+/// with serde_json to the file [`crate::Runtime::exec`] takes.
+pub fn exec_process(container: &Spec, args: &[String], tty: bool) -> Result<Process, Error> {
+    if args.is_empty() {
+        return Err(Error::NoCommand);
+    }
+    let mut process = container.process().clone().ok_or(Error::SpecBuild {
+        part: "process",
+        reason: "the container's spec has no process to copy settings from".into(),
+    })?;
+    process.set_args(Some(args.to_vec()));
+    process.set_terminal(Some(tty));
+    let mut env = process.env().clone().unwrap_or_default();
+    env.retain(|entry| !entry.starts_with("TERM="));
+    if tty {
+        env.push("TERM=xterm".to_string());
+    }
+    process.set_env(Some(env));
+    Ok(process)
 }
 
 /// Docker's command rules: the entrypoint is `--entrypoint` when given (an empty one clears the image's),

@@ -307,3 +307,17 @@ fn spec_carries_masks_seccomp_and_tty() {
     assert_eq!(json["process"]["terminal"], serde_json::json!(true));
     assert!(json["root"]["path"].as_str().is_some_and(|path| PathBuf::from(path).is_absolute()));
 }
+
+#[test]
+fn exec_process_keeps_the_containers_settings() {
+    let config = image(None, Some(&["sh"]), &["A=1"], Some("/srv"), Some("app"));
+    let spec = build(&config, &RunOptions { tty: true, ..options() });
+    let process = exec_process(&spec, &strings(&["ls", "-l"]), false).unwrap();
+    assert_eq!(process.args().as_deref(), Some(&strings(&["ls", "-l"])[..]));
+    assert_eq!(process.terminal(), Some(false));
+    assert_eq!(process.user().uid(), 1000);
+    assert_eq!(process.cwd(), Path::new("/srv"));
+    let env = process.env().clone().unwrap();
+    assert!(env.contains(&"A=1".to_string()) && !env.iter().any(|entry| entry.starts_with("TERM=")));
+    assert!(matches!(exec_process(&spec, &[], false), Err(Error::NoCommand)));
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::{
     BindMount, ContainerStatus, Error, EtcFiles, Network, OciRuntime, RunOptions, Runtime, Stdio, build_spec,
-    mount_overlay, mount_read_only_layers, unmount,
+    exec_process, mount_overlay, mount_read_only_layers, unmount,
 };
 use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder};
 
@@ -275,8 +275,10 @@ fn state_kill_and_exec_address_a_running_container() {
     assert!(state.pid.is_some_and(|pid| pid > 1));
     assert_eq!(state.bundle, container.bundle());
 
+    let spec = oci_spec::runtime::Spec::load(container.bundle().join("config.json")).unwrap();
     let process = container.dir.path().join("process.json");
-    std::fs::write(&process, r#"{"terminal":false,"user":{"uid":0,"gid":0},"args":["sh","-c","echo exec-ok; exit 5"],"env":["PATH=/bin"],"cwd":"/"}"#)
+    let args = ["sh", "-c", "echo exec-ok; exit 5"].map(String::from);
+    std::fs::write(&process, serde_json::to_vec(&exec_process(&spec, &args, false).unwrap()).unwrap())
         .unwrap();
     let output = container.dir.path().join("exec-out");
     let stdio = Stdio::files(
@@ -286,6 +288,18 @@ fn state_kill_and_exec_address_a_running_container() {
     );
     assert_eq!(container.runtime.exec(&container.id, &process, false, stdio).unwrap(), 5);
     assert_eq!(std::fs::read_to_string(&output).unwrap(), "exec-ok\n");
+
+    // With a terminal and no controlling terminal of ours, exec goes through the console socket.
+    let args = ["sh", "-c", "tty; exit 6"].map(String::from);
+    std::fs::write(&process, serde_json::to_vec(&exec_process(&spec, &args, true).unwrap()).unwrap())
+        .unwrap();
+    let stdio = Stdio::files(
+        None,
+        File::create(&output).unwrap(),
+        File::create(container.dir.path().join("exec-err")).unwrap(),
+    );
+    assert_eq!(container.runtime.exec(&container.id, &process, true, stdio).unwrap(), 6);
+    assert!(std::fs::read_to_string(&output).unwrap().starts_with("/dev/pts/"));
 
     container.runtime.kill(&container.id, 9).unwrap();
     assert_eq!(runner.join().unwrap().unwrap(), 137);
