@@ -39,6 +39,18 @@ pub fn detect_cgroup_mode() -> CgroupMode {
     )
 }
 
+/// Whether a memory limit can also hold swap. cgroup v1 needs swap accounting (`memory.memsw.*`, off
+/// unless the kernel was booted with it); runc fails to start a container whose spec sets swap without it.
+/// On v2 runc ignores the swap setting when the kernel lacks swap support, so it is always safe.
+pub fn memory_swap_supported(mode: CgroupMode) -> bool {
+    match mode {
+        CgroupMode::V2 => true,
+        CgroupMode::V1 | CgroupMode::Hybrid => {
+            Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+        }
+    }
+}
+
 // f_type is i64 on x86_64 but narrower on other architectures; the cast is a no-op only here.
 #[allow(clippy::unnecessary_cast)]
 fn filesystem_magic(path: &Path) -> Option<i64> {

@@ -21,7 +21,7 @@ mod seccomp;
 mod spec;
 mod user;
 
-pub use cgroup::{CgroupMode, detect_cgroup_mode};
+pub use cgroup::{CgroupMode, detect_cgroup_mode, memory_swap_supported};
 pub use error::Error;
 pub use oci::{ContainerStatus, OciRuntime, Runtime, State, Stdio, StdioTarget};
 pub use options::{BindMount, EtcFiles, Network, RunOptions};

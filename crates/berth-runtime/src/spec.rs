@@ -13,7 +13,7 @@ use oci_spec::runtime::{
     RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
-use crate::cgroup::{CgroupMode, detect_cgroup_mode};
+use crate::cgroup::{CgroupMode, detect_cgroup_mode, memory_swap_supported};
 use crate::error::Error;
 use crate::mounts::container_mounts;
 use crate::options::{Network, RunOptions};
@@ -155,7 +155,7 @@ pub fn build_spec(
 
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .resources(resources(opts)?)
+        .resources(resources(opts, memory_swap_supported(cgroup_mode))?)
         .masked_paths(MASKED_PATHS.iter().map(|path| path.to_string()).collect::<Vec<_>>())
         .readonly_paths(READONLY_PATHS.iter().map(|path| path.to_string()).collect::<Vec<_>>());
     if !opts.seccomp_unconfined {
@@ -294,8 +294,9 @@ fn nofile_limit(current_hard: Option<u64>) -> u64 {
 }
 
 /// cgroup limits: all devices denied (runc adds back the standard /dev nodes), memory with swap held to
-/// the same value, CPU quota over a 100 ms period, pids.
-fn resources(opts: &RunOptions) -> Result<oci_spec::runtime::LinuxResources, Error> {
+/// the same value (when the host accounts swap; otherwise the limit alone, as Docker does with a warning),
+/// CPU quota over a 100 ms period, pids.
+fn resources(opts: &RunOptions, swap_supported: bool) -> Result<oci_spec::runtime::LinuxResources, Error> {
     let spec_error =
         |error: oci_spec::OciSpecError| Error::SpecBuild { part: "resources", reason: error.to_string() };
     let deny_all =
@@ -309,8 +310,11 @@ fn resources(opts: &RunOptions) -> Result<oci_spec::runtime::LinuxResources, Err
                 reason: "the minimum memory limit is 6 MiB".into(),
             });
         }
-        builder = builder
-            .memory(LinuxMemoryBuilder::default().limit(memory).swap(memory).build().map_err(spec_error)?);
+        let mut memory_builder = LinuxMemoryBuilder::default().limit(memory);
+        if swap_supported {
+            memory_builder = memory_builder.swap(memory);
+        }
+        builder = builder.memory(memory_builder.build().map_err(spec_error)?);
     }
     if let Some(cpus) = opts.cpus {
         if !cpus.is_finite() || cpus <= 0.0 {

@@ -321,3 +321,12 @@ fn exec_process_keeps_the_containers_settings() {
     assert!(env.contains(&"A=1".to_string()) && !env.iter().any(|entry| entry.starts_with("TERM=")));
     assert!(matches!(exec_process(&spec, &[], false), Err(Error::NoCommand)));
 }
+
+#[test]
+fn swap_is_left_out_without_swap_accounting() {
+    let opts = RunOptions { memory: Some(64 << 20), ..options() };
+    let with_swap = resources(&opts, true).unwrap();
+    assert_eq!(with_swap.memory().unwrap().swap(), Some(64 << 20));
+    let without = resources(&opts, false).unwrap();
+    assert_eq!((without.memory().unwrap().limit(), without.memory().unwrap().swap()), (Some(64 << 20), None));
+}

@@ -415,3 +415,32 @@ fn read_only_layers_without_upper() {
     assert!(stacked.0 && stacked.1);
     assert!(stacked.2.is_err());
 }
+
+#[test]
+fn default_capabilities_and_seccomp_are_in_force() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("caps");
+    let (result, stdout, stderr) = container.run(
+        &["sh", "-c", "grep CapEff /proc/self/status; unshare -U true || echo unshare-refused"],
+        RunOptions::default(),
+    );
+    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
+    // Docker's fourteen default capabilities.
+    assert!(stdout.contains("CapEff:\t00000000a80425fb"), "stdout: {stdout}");
+    // Creating a user namespace needs no capability: only the seccomp profile refuses it.
+    assert!(stdout.contains("unshare-refused"), "stdout: {stdout}");
+    let container = busybox_container("unconfined");
+    let opts = RunOptions { seccomp_unconfined: true, ..RunOptions::default() };
+    let (result, stdout, stderr) =
+        container.run(&["sh", "-c", "unshare -U true && echo unshare-allowed"], opts);
+    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
+    assert_eq!(stdout, "unshare-allowed\n");
+
+    let container = busybox_container("caps-user");
+    let opts = RunOptions { user: Some("1000".into()), ..RunOptions::default() };
+    let (result, stdout, stderr) = container.run(&["grep", "CapEff", "/proc/self/status"], opts);
+    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
+    assert_eq!(stdout, "CapEff:\t0000000000000000\n");
+}
