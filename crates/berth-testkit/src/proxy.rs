@@ -24,8 +24,9 @@ use crate::http::{Body, ServerThread, full};
 pub enum Fault {
     #[default]
     None,
-    /// Answer with `status` (and `Retry-After` when given) instead of forwarding. A 429 also carries
-    /// Docker Hub's rate-limit headers ([`RATE_LIMIT_LIMIT`], [`RATE_LIMIT_REMAINING`], [`RATE_LIMIT_RESET`]).
+    /// Answer with `status` (and `Retry-After` when given) instead of forwarding. A 401 carries the
+    /// upstream's own challenge for the path (a stand-in for an expired token: Distribution 2.8 accepts
+    /// tokens up to 60 s past `exp`). A 429 also carries Docker Hub's rate-limit headers ([`RATE_LIMIT_LIMIT`], [`RATE_LIMIT_REMAINING`], [`RATE_LIMIT_RESET`]).
     Status { status: u16, retry_after: Option<u64>, path_contains: Option<String>, times: usize },
     /// Forward, but reset the connection after `bytes` bytes of the response body.
     ResetAfter { bytes: u64, path_contains: Option<String>, times: usize },
@@ -243,6 +244,11 @@ impl State {
                 if let Some(seconds) = retry_after {
                     headers.insert(hyper::header::RETRY_AFTER, HeaderValue::from(seconds));
                 }
+                if status == 401
+                    && let Some(challenge) = self.upstream_challenge(&method, &path_and_query).await
+                {
+                    headers.insert(hyper::header::WWW_AUTHENTICATE, challenge);
+                }
                 if status == 429 {
                     headers.insert("ratelimit-limit", HeaderValue::from_static(RATE_LIMIT_LIMIT));
                     headers.insert("ratelimit-remaining", HeaderValue::from_static(RATE_LIMIT_REMAINING));
@@ -268,6 +274,15 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The challenge the upstream gives an anonymous caller for this path (with its `scope`), so an
+    /// injected 401 looks like a real "token expired" answer. GET/HEAD only: no side effects upstream.
+    async fn upstream_challenge(&self, method: &hyper::Method, path_and_query: &str) -> Option<HeaderValue> {
+        let method = if method == hyper::Method::HEAD { hyper::Method::HEAD } else { hyper::Method::GET };
+        let url = format!("{}{path_and_query}", self.upstream);
+        let response = self.client.request(method, url).send().await.ok()?;
+        response.headers().get(hyper::header::WWW_AUTHENTICATE).cloned()
     }
 
     async fn forward(

@@ -256,6 +256,19 @@ async fn proxy_forwards_and_injects_faults() {
 #[tokio::test]
 async fn tls_proxy_in_front_of_the_mtls_registry() {
     let tb = testbed();
+    let token_proxy = Proxy::start(&tb.token.url(), &tb.pki).unwrap();
+    token_proxy.set_fault(Fault::Status {
+        status: 401,
+        retry_after: None,
+        path_contains: Some("/manifests/".into()),
+        times: 1,
+    });
+    let expired =
+        reqwest::get(format!("{}/v2/testbed/busybox/manifests/1", token_proxy.url())).await.unwrap();
+    assert_eq!(expired.status(), 401);
+    let challenge = header(&expired, "www-authenticate");
+    assert!(challenge.contains("scope=\"repository:testbed/busybox:pull\""), "{challenge}");
+
     let proxy = Proxy::start_tls(&tb.mtls.url(), &tb.pki).unwrap();
     let response = reqwest_client(&tb.pki, false).get(format!("{}/v2/", proxy.url())).send().await.unwrap();
     assert_eq!(response.status(), 200);
