@@ -444,3 +444,16 @@ fn default_capabilities_and_seccomp_are_in_force() {
     assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
     assert_eq!(stdout, "CapEff:\t0000000000000000\n");
 }
+
+#[test]
+fn foreground_tty_lends_the_callers_terminal_to_runc() {
+    // Only meaningful with a controlling terminal (run under `script` to exercise it).
+    if !can_run() || std::fs::File::open("/dev/tty").is_err() {
+        eprintln!("skipping: no controlling terminal");
+        return;
+    }
+    let container = busybox_container("tty-foreground");
+    container.write_spec(&["sh", "-c", "tty; exit 7"], RunOptions { tty: true, ..RunOptions::default() });
+    let result = container.runtime.run(&container.id, &container.bundle(), Stdio::inherit());
+    assert_eq!(result.unwrap(), 7);
+}
