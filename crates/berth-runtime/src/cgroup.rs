@@ -11,7 +11,7 @@ const TMPFS_MAGIC: i64 = 0x0102_1994;
 /// The host's cgroup layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CgroupMode {
-    /// Only v1 hierarchies under /sys/fs/cgroup/<controller>.
+    /// Only v1 hierarchies under `/sys/fs/cgroup/<controller>`.
     V1,
     /// v1 controllers plus a cgroup2 tree at /sys/fs/cgroup/unified.
     Hybrid,
