@@ -2,7 +2,7 @@
 //!
 //! The layer is read once: decompressed (gzip or zstd), hashed to its diff_id while the tar parser reads it,
 //! and written entry by entry. The tar crate parses headers only; files, links and nodes are created here with
-//! `openat2(RESOLVE_IN_ROOT)`-resolved parents and `*at` calls (see [`root`](crate::root)), so no entry can reach
+//! `openat2(RESOLVE_IN_ROOT)`-resolved parents and `*at` calls (see the `root` module), so no entry can reach
 //! outside the destination, whatever its name, link target or the symlinks before it.
 //!
 //! Whiteouts are converted to overlay's format (OCI image spec layer.md "Whiteouts";
