@@ -9,6 +9,19 @@
 //! Order of use in `berth run`: [`mount_overlay`] the image's layers into `<bundle>/rootfs`, [`build_spec`]
 //! and write it as `<bundle>/config.json`, [`Runtime::run`] in the foreground (or from a monitor process for
 //! detached containers), then [`Runtime::delete`] and [`unmount`].
+//!
+//! Notes for the engine:
+//! - Detached containers: a small monitor process calls [`Runtime::run`] with [`Stdio::files`] pointing at
+//!   the log file and records the returned exit status. `run` blocks until the container exits and
+//!   returns its status (128+N for signal N); a failure to start is an `Err`, with
+//!   [`Error::container_start_exit_code`] giving Docker's 127/126/125.
+//! - Signals: in the foreground runc forwards the signals it receives to the container. A Ctrl-C reaches
+//!   runc through the terminal's process group; a signal sent to berth alone must be passed on with
+//!   [`Runtime::kill`], and berth must not exit before `run` returns.
+//! - A runtime failure is also printed by runc on its stderr (the container's stderr).
+//! - `-t`: on berth's own terminal runc relays it; with files or no controlling terminal berth runs
+//!   runc detached with a console socket and becomes a child subreaper to wait for the container
+//!   (see the `console` module). Window resizes are not forwarded in that second case.
 
 mod cgroup;
 mod console;

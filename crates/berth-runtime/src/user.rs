@@ -244,11 +244,14 @@ mod tests {
 
     #[test]
     fn passwd_symlink_cannot_escape_the_rootfs() {
+        let host = tempfile::tempdir().unwrap();
+        let host_passwd = host.path().join("passwd");
+        std::fs::write(&host_passwd, "escaped:x:5:5::/:/bin/sh\n").unwrap();
         let rootfs = tempfile::tempdir().unwrap();
         std::fs::create_dir(rootfs.path().join("etc")).unwrap();
-        // An absolute link is resolved inside the rootfs, where /etc/host-passwd does not exist.
-        std::os::unix::fs::symlink("/etc/host-passwd", rootfs.path().join("etc/passwd")).unwrap();
-        std::fs::write(rootfs.path().join("host-passwd-decoy"), "root:x:0:0::/:/bin/sh\n").unwrap();
-        assert!(matches!(resolve_user(rootfs.path(), Some("root")), Err(Error::UserNotFound { .. })));
+        // The absolute target names a real host file; resolved inside the rootfs it does not exist.
+        std::os::unix::fs::symlink(&host_passwd, rootfs.path().join("etc/passwd")).unwrap();
+        assert!(std::fs::read_to_string(rootfs.path().join("etc/passwd")).unwrap().contains("escaped"));
+        assert!(matches!(resolve_user(rootfs.path(), Some("escaped")), Err(Error::UserNotFound { .. })));
     }
 }
