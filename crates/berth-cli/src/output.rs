@@ -29,7 +29,9 @@ pub fn print_error(error: &anyhow::Error) {
         }
         previous = text;
     }
-    if let Some(hint) = error.chain().find_map(|e| e.downcast_ref::<berth_engine::Error>()).and_then(|e| e.hint()) {
+    if let Some(hint) =
+        error.chain().find_map(|e| e.downcast_ref::<berth_engine::Error>()).and_then(|e| e.hint())
+    {
         eprintln!("hint: {hint}");
     }
 }

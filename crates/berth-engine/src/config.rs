@@ -58,8 +58,8 @@ impl Config {
     }
 
     fn parse(text: &str, path: &Path) -> Result<Config, Error> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| Error::Config { path: path.to_path_buf(), reason: e.to_string() })?;
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| Error::Config { path: path.to_path_buf(), reason: e.to_string() })?;
         for registry in &mut config.registries {
             registry.location = berth_reference::normalize_registry(&registry.location)
                 .map_err(|e| Error::Config { path: path.to_path_buf(), reason: e.to_string() })?;
@@ -115,8 +115,11 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_that_name_the_file() {
-        let err = Config::parse("[[registry]]\nlocation = \"x.io\"\nmirror = []\n", Path::new("/etc/berth/config.toml"))
-            .unwrap_err();
+        let err = Config::parse(
+            "[[registry]]\nlocation = \"x.io\"\nmirror = []\n",
+            Path::new("/etc/berth/config.toml"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("/etc/berth/config.toml"), "{err}");
     }
 }

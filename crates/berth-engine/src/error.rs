@@ -40,6 +40,19 @@ pub enum Error {
         source: berth_unpack::Error,
     },
 
+    #[error("container {container}")]
+    Runtime {
+        container: String,
+        #[source]
+        source: berth_runtime::Error,
+    },
+
+    #[error("no such container: {0}")]
+    NoSuchContainer(String),
+
+    #[error("container {id} is {state}: {what}")]
+    ContainerState { id: String, state: String, what: String },
+
     #[error("image {image} is corrupt: {reason}")]
     Corrupt { image: String, reason: String },
 
@@ -65,6 +78,12 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Registry { source, .. } | Error::Login { source, .. } => source.hint(),
+            Error::Runtime { source, .. } => match source.container_start_exit_code() {
+                Some(127) => Some("check the command name and the image's PATH".into()),
+                Some(126) => Some("the command exists but is not executable: check its mode".into()),
+                _ => None,
+            },
+            Error::NoSuchContainer(_) => Some("list containers with `berth ps -a`".into()),
             Error::NotLocal { image } => Some(format!("run `berth pull {image}`, or drop `--pull never`")),
             Error::Corrupt { .. } => Some("remove it with `berth rmi` and pull it again".into()),
             Error::Credentials { registry, .. } => Some(format!(
@@ -74,6 +93,14 @@ impl Error {
                 Some("the disk is full: free space or run `berth image prune`".into())
             }
             _ => None,
+        }
+    }
+
+    /// The exit code `berth run` uses for this failure: Docker's 125/126/127.
+    pub fn run_exit_code(&self) -> i32 {
+        match self {
+            Error::Runtime { source, .. } => source.container_start_exit_code().unwrap_or(125),
+            _ => 125,
         }
     }
 

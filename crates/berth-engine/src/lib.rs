@@ -3,26 +3,37 @@
 //! the only crate that knows them all.
 
 mod config;
+mod container;
+mod containers;
 mod error;
 mod image;
+mod local;
 mod login;
 mod paths;
 mod pull;
+mod run;
+mod run_options;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use berth_auth::{Credential, Sources};
+use berth_auth::Sources;
 use berth_registry::{ClientOptions, HostConfig, Registry};
 use berth_store::Store;
 
 pub use berth_auth::{Credential, Saved, Secret};
 pub use berth_reference::{Digest, Platform, Reference};
+pub use berth_runtime as runtime;
 pub use config::{Config, RegistryConfig};
+pub use container::{Container, Status};
+pub use containers::parse_signal;
 pub use error::Error;
-pub use image::ImageSummary;
+pub use image::{ImageSummary, Pruned};
+pub use local::PullPolicy;
 pub use paths::Paths;
 pub use pull::{PullObserver, PullOptions, Pulled, Quiet};
+pub use run::{RunOutcome, RunRequest};
+pub use run_options::parse_size;
 
 /// Settings for one berth invocation, resolved by the CLI from flags, environment and config.
 #[derive(Debug, Clone, Default)]
@@ -56,11 +67,8 @@ impl Engine {
         let paths = Paths::from_env(options.root.as_deref());
         let config = Config::load(&paths.config_files)?;
         let store = Store::open(&paths.root)?;
-        let max_concurrent = options
-            .max_concurrent
-            .or(config.max_concurrent_downloads)
-            .unwrap_or(DEFAULT_CONCURRENCY)
-            .max(1);
+        let max_concurrent =
+            options.max_concurrent.or(config.max_concurrent_downloads).unwrap_or(DEFAULT_CONCURRENCY).max(1);
         Ok(Engine { paths, config, store, options, max_concurrent })
     }
 
@@ -82,7 +90,8 @@ impl Engine {
 
     fn host_config(&self, domain: &str) -> HostConfig {
         HostConfig {
-            insecure: self.config.is_insecure(domain) || self.options.insecure_registries.iter().any(|r| r == domain),
+            insecure: self.config.is_insecure(domain)
+                || self.options.insecure_registries.iter().any(|r| r == domain),
             cert_roots: self.paths.cert_roots.clone(),
             cert_dir: self.options.cert_dir.clone(),
         }

@@ -10,9 +10,13 @@ impl Engine {
     pub async fn login(&self, registry: &str, credential: Credential) -> Result<Saved, Error> {
         let domain = berth_reference::normalize_registry(registry)?;
         let found = Found { credential: credential.clone(), source: Source::Flag };
-        let client =
-            berth_registry::Registry::new(&domain, &self.host_config(&domain), &self.client_options(), Some(found))
-                .map_err(|source| Error::Login { registry: domain.clone(), source })?;
+        let client = berth_registry::Registry::new(
+            &domain,
+            &self.host_config(&domain),
+            &self.client_options(),
+            Some(found),
+        )
+        .map_err(|source| Error::Login { registry: domain.clone(), source })?;
         client.check_login().await.map_err(|source| Error::Login { registry: domain.clone(), source })?;
         LoginStore::new(self.paths.auth_file.clone())
             .save(&domain, &credential)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use berth_reference::{Digest, Platform, Reference};
 use berth_registry::{Descriptor, ErrorKind, Registry, Resolved};
-use berth_store::{Ingest, Store};
+use berth_store::Ingest;
 use berth_unpack::{Compression, Limits};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -61,29 +61,28 @@ const MAX_CONFIG: u64 = 8 << 20;
 
 impl Engine {
     /// Pulls `image` into the store and records its name.
-    pub async fn pull(&self, image: &str, options: &PullOptions, observer: Arc<dyn PullObserver>) -> Result<Pulled, Error> {
+    pub async fn pull(
+        &self,
+        image: &str,
+        options: &PullOptions,
+        observer: Arc<dyn PullObserver>,
+    ) -> Result<Pulled, Error> {
         let reference = Reference::parse(image)?;
         let platform = options.platform.clone().unwrap_or_else(Platform::host);
         let endpoints = self.endpoints(reference.domain());
-        let mut last_error = None;
-        for (index, domain) in endpoints.iter().enumerate() {
-            let is_last = index + 1 == endpoints.len();
-            let endpoint = reference.with_domain(domain);
-            let result = self.pull_from(&reference, &endpoint, &platform, &*observer).await;
-            match result {
+        let (upstream, mirrors) =
+            endpoints.split_last().expect("endpoints always end with the registry itself");
+        for mirror in mirrors {
+            let endpoint = reference.with_domain(mirror);
+            match self.pull_from(&reference, &endpoint, &platform, &*observer).await {
                 Ok(pulled) => return Ok(pulled),
-                Err(Error::Registry { source, .. }) if !is_last => {
-                    observer.warning(&format!("mirror {domain} failed, trying the next source: {source}"));
-                    last_error = Some(source);
+                Err(Error::Registry { source, .. }) => {
+                    observer.warning(&format!("mirror {mirror} failed, trying the next source: {source}"));
                 }
                 Err(e) => return Err(e),
             }
         }
-        // Unreachable in practice: the last endpoint returns its own error above.
-        Err(Error::Registry {
-            image: reference.to_string(),
-            source: last_error.unwrap_or_else(|| berth_registry::Error::other("no registry to pull from")),
-        })
+        self.pull_from(&reference, &reference.with_domain(upstream), &platform, &*observer).await
     }
 
     async fn pull_from(
@@ -101,7 +100,7 @@ impl Engine {
         let (registry, resolved) = match registry.resolve(endpoint, platform).await {
             Ok(resolved) => (registry, resolved),
             // A stale login must not break a public image: try once more without it, and say so.
-            Err(e) if registry.has_credential() && matches!(e.kind(), ErrorKind::WrongCredentials) => {
+            Err(e) if registry.credential().is_some() && matches!(e.kind(), ErrorKind::WrongCredentials) => {
                 let anonymous = registry.without_credential().map_err(registry_error)?;
                 match anonymous.resolve(endpoint, platform).await {
                     Ok(resolved) => {
@@ -136,8 +135,10 @@ impl Engine {
         let config_bytes = if self.store.has_blob(&resolved.config.digest) {
             self.store.read_blob(&resolved.config.digest, MAX_CONFIG)?
         } else {
-            let bytes =
-                registry.fetch_blob(repository, &resolved.config, MAX_CONFIG).await.map_err(registry_error)?;
+            let bytes = registry
+                .fetch_blob(repository, &resolved.config, MAX_CONFIG)
+                .await
+                .map_err(registry_error)?;
             self.store.put_blob(&resolved.config.digest, &bytes)?;
             bytes
         };
@@ -158,17 +159,19 @@ impl Engine {
         let jobs: Vec<_> = resolved.layers.iter().zip(diff_ids.iter()).zip(chain_ids.iter()).collect();
         let mut cached = 0;
         let mut downloaded = 0;
-        let mut results = futures_util::stream::iter(jobs.into_iter().map(|((layer, diff_id), chain_id)| async move {
-            if self.store.has_layer(chain_id) && self.store.has_blob(&layer.digest) {
-                observer.layer_done(&layer.digest, true);
-                return Ok(true);
-            }
-            observer.layer_started(&layer.digest, layer.size);
-            self.fetch_layer(&image, registry, repository, layer, diff_id, chain_id, observer).await?;
-            observer.layer_done(&layer.digest, false);
-            Ok::<bool, Error>(false)
-        }))
-        .buffer_unordered(self.max_concurrent);
+        let image = image.as_str();
+        let mut results =
+            futures_util::stream::iter(jobs.into_iter().map(|((layer, diff_id), chain_id)| async move {
+                if self.store.has_layer(chain_id) && self.store.has_blob(&layer.digest) {
+                    observer.layer_done(&layer.digest, true);
+                    return Ok(true);
+                }
+                observer.layer_started(&layer.digest, layer.size);
+                self.fetch_layer(image, registry, repository, layer, diff_id, chain_id, observer).await?;
+                observer.layer_done(&layer.digest, false);
+                Ok::<bool, Error>(false)
+            }))
+            .buffer_unordered(self.max_concurrent);
         while let Some(result) = results.next().await {
             if result? {
                 cached += 1;
@@ -214,8 +217,8 @@ impl Engine {
         let ingest = self.store.ingest(&layer.digest, layer.size)?;
         let offset = ingest.offset();
         let staging = self.store.stage_layer()?;
-        let compression = Compression::from_media_type(&layer.media_type).unwrap_or(Compression::Sniff);
-        let replay = if offset > 0 { Some(self.store.ingest_partial_path(&layer.digest)) } else { None };
+        let compression = Compression::from_media_type(&layer.media_type).unwrap_or(Compression::None);
+        let replay = if offset > 0 { Some((ingest.path().to_path_buf(), offset)) } else { None };
         let (sender, receiver) = mpsc::channel::<Result<Bytes, ()>>(CHUNKS_IN_FLIGHT);
         let staging_path = staging.path().to_path_buf();
         let limits = Limits::default();
@@ -258,7 +261,8 @@ impl Engine {
         if let Some(e) = network_error {
             return Err(Error::Registry { image: image.to_string(), source: e });
         }
-        let (unpacked, drained, ingest) = joined.map_err(Error::io(format!("ingest of layer {}", layer.digest)))?;
+        let (unpacked, drained, ingest) =
+            joined.map_err(Error::io(format!("ingest of layer {}", layer.digest)))?;
         let unpacked = unpacked.map_err(|source| Error::Unpack {
             image: image.to_string(),
             digest: layer.digest.to_string(),
@@ -284,7 +288,7 @@ impl Engine {
 /// The worker's reader: first the bytes of an interrupted earlier attempt (already in the ingest file),
 /// then network chunks, each appended to the ingest file as it passes.
 struct TeeReader {
-    replay: Option<std::fs::File>,
+    replay: Option<std::io::Take<std::fs::File>>,
     receiver: mpsc::Receiver<Result<Bytes, ()>>,
     ingest: Ingest,
     current: Bytes,
@@ -293,12 +297,12 @@ struct TeeReader {
 
 impl TeeReader {
     fn new(
-        replay: Option<std::path::PathBuf>,
+        replay: Option<(std::path::PathBuf, u64)>,
         receiver: mpsc::Receiver<Result<Bytes, ()>>,
         ingest: Ingest,
     ) -> std::io::Result<TeeReader> {
         let replay = match replay {
-            Some(path) => Some(std::fs::File::open(path)?),
+            Some((path, length)) => Some(std::fs::File::open(path)?.take(length)),
             None => None,
         };
         Ok(TeeReader { replay, receiver, ingest, current: Bytes::new(), finished: false })
@@ -328,7 +332,10 @@ impl Read for TeeReader {
                     self.current = chunk;
                 }
                 Some(Err(())) => {
-                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "download interrupted"));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "download interrupted",
+                    ));
                 }
                 None => self.finished = true,
             }

@@ -169,6 +169,11 @@ impl Ingest {
         &self.hasher
     }
 
+    /// The partial file (to replay what an earlier attempt already received).
+    pub fn path(&self) -> &Path {
+        &self.partial_path
+    }
+
     /// The size the blob was announced with.
     pub fn size(&self) -> u64 {
         self.size

@@ -18,15 +18,21 @@ pub async fn login(
     let registry = registry.unwrap_or(DEFAULT_REGISTRY);
     let username = match username {
         Some(u) => u,
-        None if password_stdin => bail!(berth_engine::Error::Usage("--password-stdin needs --username".into())),
+        None if password_stdin => {
+            bail!(berth_engine::Error::Usage("--password-stdin needs --username".into()))
+        }
         None => prompt("Username: ")?,
     };
     let password = match (password, password_stdin) {
         (Some(_), true) => {
-            bail!(berth_engine::Error::Usage("--password and --password-stdin cannot be used together".into()))
+            bail!(berth_engine::Error::Usage(
+                "--password and --password-stdin cannot be used together".into()
+            ))
         }
         (Some(p), false) => {
-            crate::output::warn("a password given with --password is visible to other users; use --password-stdin");
+            crate::output::warn(
+                "a password given with --password is visible to other users; use --password-stdin",
+            );
             p
         }
         (None, true) => read_password_stdin()?,

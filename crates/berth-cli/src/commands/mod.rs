@@ -1,7 +1,9 @@
 //! One function per command: resolved settings in, an engine call, output out.
 
+mod containers;
 mod login;
 mod pull;
+mod run;
 
 use std::io::Write;
 
@@ -9,7 +11,7 @@ use anyhow::Context;
 use berth_engine::{Engine, EngineOptions};
 use clap::CommandFactory;
 
-use crate::args::{Cli, Command, RegistryArgs};
+use crate::args::{Cli, Command, ImageCommand, RegistryArgs};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let global = cli.global;
@@ -19,7 +21,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             options.max_concurrent = max_concurrent;
             pull::pull(Engine::new(options)?, &image, platform.as_deref(), quiet).await
         }
-        Command::Images { quiet } => images(Engine::new(engine_options(&global.root, &RegistryArgs::default())?)?, quiet),
+        Command::Images { quiet } => images(local(&global.root)?, quiet),
         Command::Login { registry, username, password, password_stdin, registry_args } => {
             let engine = Engine::new(engine_options(&global.root, &registry_args)?)?;
             login::login(engine, registry.as_deref(), username, password, password_stdin).await
@@ -28,6 +30,51 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let engine = Engine::new(engine_options(&global.root, &RegistryArgs::default())?)?;
             login::logout(engine, registry.as_deref())
         }
+        Command::Run(args) => {
+            let engine = Engine::new(engine_options(&global.root, &args.registry)?)?;
+            run::run(engine, *args).await
+        }
+        Command::Ps { all, quiet } => containers::ps(&local(&global.root)?, all, quiet),
+        Command::Logs { container, follow } => {
+            containers::logs(&local(&global.root)?, &container, follow).await
+        }
+        Command::Stop { containers, time } => {
+            containers::stop(&local(&global.root)?, &containers, time).await
+        }
+        Command::Kill { containers, signal } => containers::kill(&local(&global.root)?, &containers, &signal),
+        Command::Rm { containers, force } => containers::rm(&local(&global.root)?, &containers, force).await,
+        Command::Exec { interactive, tty, container, command } => {
+            containers::exec(&local(&global.root)?, &container, command, interactive, tty).await
+        }
+        Command::Inspect { names } => containers::inspect(&local(&global.root)?, &names),
+        Command::Wait { containers } => containers::wait(&local(&global.root)?, &containers).await,
+        Command::Rmi { images } => {
+            let engine = local(&global.root)?;
+            for image in images {
+                let removed = engine.remove_image(&image)?;
+                writeln!(std::io::stdout(), "untagged {removed}").context("writing to stdout")?;
+            }
+            Ok(0)
+        }
+        Command::Tag { source, target } => {
+            local(&global.root)?.tag(&source, &target)?;
+            Ok(0)
+        }
+        Command::Image { command: ImageCommand::Prune } => {
+            let pruned = local(&global.root)?.prune_images()?;
+            eprintln!(
+                "removed {} blobs and {} layers, {} freed",
+                pruned.blobs,
+                pruned.layers,
+                human_size(pruned.bytes)
+            );
+            Ok(0)
+        }
+        Command::Image { command: ImageCommand::Ls { quiet } } => images(local(&global.root)?, quiet),
+        Command::Monitor { id } => {
+            let code = local(&global.root)?.monitor(&id).await?;
+            Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(255))
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
             Ok(0)
@@ -35,7 +82,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn engine_options(root: &Option<std::path::PathBuf>, registry: &RegistryArgs) -> anyhow::Result<EngineOptions> {
+/// An engine for commands that never talk to a registry.
+fn local(root: &Option<std::path::PathBuf>) -> anyhow::Result<Engine> {
+    Ok(Engine::new(engine_options(root, &RegistryArgs::default())?)?)
+}
+
+fn engine_options(
+    root: &Option<std::path::PathBuf>,
+    registry: &RegistryArgs,
+) -> anyhow::Result<EngineOptions> {
     let creds = registry.creds.as_deref().map(login::parse_creds).transpose()?;
     Ok(EngineOptions {
         root: root.clone(),

@@ -24,13 +24,13 @@ pub async fn pull(engine: Engine, image: &str, platform: Option<&str>, quiet: bo
 }
 
 /// Progress bars on a terminal, nothing otherwise; warnings always.
-struct Progress {
+pub struct Progress {
     multi: MultiProgress,
     bars: Mutex<HashMap<Digest, ProgressBar>>,
 }
 
 impl Progress {
-    fn new(quiet: bool) -> Progress {
+    pub fn new(quiet: bool) -> Progress {
         let target = if quiet || !crate::output::stderr_is_terminal() {
             ProgressDrawTarget::hidden()
         } else {

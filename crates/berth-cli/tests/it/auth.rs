@@ -24,14 +24,16 @@ fn login_with_password_stdin_saves_a_private_file() {
         let file = sandbox.config_dir().join("auth.json");
         let mode = std::fs::metadata(&file).expect("auth file").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "auth file mode");
-        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
         assert!(saved["auths"][&host].is_object(), "no entry for {host}: {saved}");
         pull_busybox(&sandbox, kind).success();
 
         sandbox.berth(&["logout", &host]).success();
         let run = pull_busybox(&sandbox, kind).failure();
         assert!(run.hint().contains("berth login"), "{}", run.stderr);
-        let after: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+        let after: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
         assert!(after["auths"][&host].is_null(), "logout left {after}");
     }
 }
@@ -136,7 +138,8 @@ fn install_helper(sandbox: &mut Sandbox, name: &str, server: &str) {
     );
     let path = sandbox.write(&format!("bin/docker-credential-{name}"), &script);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let path_var = format!("{}:{}", sandbox.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let path_var =
+        format!("{}:{}", sandbox.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
     sandbox.env("PATH", path_var);
 }
 
@@ -168,7 +171,8 @@ fn login_stores_in_the_configured_helper() {
     install_helper(&mut sandbox, "berthtest", &host);
     sandbox.write("config/auth.json", r#"{"credsStore":"berthtest"}"#);
     sandbox.login(&host, ALICE).success().stderr_has("berthtest");
-    let stored = std::fs::read_to_string(sandbox.path().join("bin/stored.json")).expect("helper got the login");
+    let stored =
+        std::fs::read_to_string(sandbox.path().join("bin/stored.json")).expect("helper got the login");
     assert!(stored.contains(&host) && stored.contains(ALICE.0), "{stored}");
     let file = std::fs::read_to_string(sandbox.config_dir().join("auth.json")).expect("auth file");
     assert!(!file.contains(&basic_auth(ALICE)), "the password landed in the file too: {file}");

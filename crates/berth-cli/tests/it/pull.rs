@@ -27,8 +27,9 @@ fn testbed_catalog_digest(repository: &str, tag: &str) -> String {
     berth_testkit::images::build_all()
         .expect("test images")
         .image(repository, tag)
-        .unwrap_or_else(|| panic!("no test image {repository}:{tag}"))
-        .manifest_digest
+        .expect("a test image")
+        .manifest
+        .digest
         .clone()
 }
 
@@ -49,7 +50,11 @@ fn every_image_from_the_plain_registry() {
     pull_all_from(Kind::Plain, &sandbox, &[]);
     let images = sandbox.berth(&["images", "-q"]).success();
     for repo_tag in IMAGES {
-        assert!(images.stdout.contains(&image(Kind::Plain, repo_tag)), "{repo_tag} missing:\n{}", images.stdout);
+        assert!(
+            images.stdout.contains(&image(Kind::Plain, repo_tag)),
+            "{repo_tag} missing:\n{}",
+            images.stdout
+        );
     }
 }
 
@@ -95,7 +100,8 @@ fn stored_blobs_are_what_skopeo_sees() {
         .expect("skopeo");
     assert!(output.status.success(), "skopeo: {}", String::from_utf8_lossy(&output.stderr));
     let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
-    let stored = std::fs::read(sandbox.path().join("store/blobs/sha256").join(hex)).expect("manifest blob stored");
+    let stored =
+        std::fs::read(sandbox.path().join("store/blobs/sha256").join(hex)).expect("manifest blob stored");
     assert_eq!(stored, output.stdout, "stored manifest differs from the registry's");
     let manifest: serde_json::Value = serde_json::from_slice(&stored).expect("manifest json");
     for layer in manifest["layers"].as_array().expect("layers") {
@@ -113,7 +119,9 @@ fn the_platform_can_be_chosen_from_an_index() {
     let sandbox = Sandbox::new();
     let reference = image(Kind::Plain, "testbed/multiarch:1");
     sandbox.berth(&["pull", "--platform", "linux/arm64/v8", &reference]).success();
-    sandbox.berth(&["pull", "--platform", "linux/arm64", &image(Kind::Plain, "testbed/multiarch:1-docker")]).success();
+    sandbox
+        .berth(&["pull", "--platform", "linux/arm64", &image(Kind::Plain, "testbed/multiarch:1-docker")])
+        .success();
 }
 
 #[test]

@@ -15,10 +15,14 @@ fn no_authorization_across_a_redirect_to_another_host() {
     front.set_fault(Fault::RedirectBlobs { to: storage.url() });
     let creds = format!("{}:{}", ALICE.0, ALICE.1);
     sandbox.berth(&["pull", "--creds", &creds, &format!("{}/testbed/busybox:1", front.host())]).success();
-    let blob_requests: Vec<_> = storage.requests().into_iter().filter(|r| r.path.contains("/blobs/")).collect();
+    let blob_requests: Vec<_> =
+        storage.requests().into_iter().filter(|r| r.path.contains("/blobs/")).collect();
     assert!(!blob_requests.is_empty(), "the redirect was not followed");
     assert!(blob_requests.iter().all(|r| !r.had_authorization), "Authorization leaked: {blob_requests:?}");
-    assert!(front.requests().iter().any(|r| r.had_authorization), "the registry itself never got credentials");
+    assert!(
+        front.requests().iter().any(|r| r.had_authorization),
+        "the registry itself never got credentials"
+    );
 }
 
 #[test]
@@ -44,11 +48,26 @@ fn secrets_never_appear_in_output() {
     let mut outputs = Vec::new();
     for kind in [Kind::Basic, Kind::Token] {
         let host = testbed().registry(kind).host();
-        let login = sandbox.berth_stdin(&["--debug", "login", "-u", ALICE.0, "--password-stdin", &host], &format!("{secret}\n"));
+        let login = sandbox.berth_stdin(
+            &["--debug", "login", "-u", ALICE.0, "--password-stdin", &host],
+            &format!("{secret}\n"),
+        );
         outputs.push(login.stdout + &login.stderr);
-        let pull = sandbox.berth(&["--debug", "pull", "--creds", &format!("{}:{secret}", ALICE.0), &image(kind, "testbed/busybox:1")]);
+        let pull = sandbox.berth(&[
+            "--debug",
+            "pull",
+            "--creds",
+            &format!("{}:{secret}", ALICE.0),
+            &image(kind, "testbed/busybox:1"),
+        ]);
         outputs.push(pull.stdout + &pull.stderr);
-        let good = sandbox.berth(&["--debug", "pull", "--creds", &format!("{}:{}", ALICE.0, ALICE.1), &image(kind, "testbed/busybox:1")]);
+        let good = sandbox.berth(&[
+            "--debug",
+            "pull",
+            "--creds",
+            &format!("{}:{}", ALICE.0, ALICE.1),
+            &image(kind, "testbed/busybox:1"),
+        ]);
         assert_eq!(good.code, 0, "{}", good.stderr);
         outputs.push(good.stdout + &good.stderr);
     }

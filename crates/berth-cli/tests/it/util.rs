@@ -91,10 +91,6 @@ impl Sandbox {
         self.path().join("config")
     }
 
-    pub fn home(&self) -> PathBuf {
-        self.path().join("home")
-    }
-
     pub fn env(&mut self, key: &str, value: impl Into<String>) -> &mut Sandbox {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_string(), value.into()));
