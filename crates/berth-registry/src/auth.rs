@@ -150,6 +150,7 @@ impl Inner {
             authorization: None,
             form: None,
             follow_redirects: false,
+            client: self.client_for(realm).await?,
         };
         match credential {
             Some(Credential::IdentityToken { token, .. }) => {

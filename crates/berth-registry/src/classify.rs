@@ -22,14 +22,10 @@ fn chain<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'st
             break;
         }
         found.push(current);
-        if let Some(io_error) = current.downcast_ref::<io::Error>()
-            && let Some(inner) = io_error.get_ref()
-        {
-            found.push(inner as &(dyn StdError + 'static));
-            next = inner.source();
-            continue;
-        }
-        next = current.source();
+        next = match current.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => current.source(),
+        };
     }
     found
 }

@@ -141,6 +141,7 @@ impl Registry {
                 use_http: Mutex::new(false),
                 credential,
                 auth: tokio::sync::OnceCell::new(),
+                realm_client: tokio::sync::OnceCell::new(),
                 tokens: token::TokenCache::default(),
                 opts: opts.clone(),
                 certs_searched: certs.searched.clone(),

@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub use_http: Mutex<bool>,
     pub credential: Option<Found>,
     pub auth: tokio::sync::OnceCell<Auth>,
+    /// The client for a token realm on another host, with that host's certs.d CAs.
+    pub realm_client: tokio::sync::OnceCell<reqwest::Client>,
     pub tokens: TokenCache,
     pub opts: ClientOptions,
     pub certs_searched: Vec<PathBuf>,
@@ -52,6 +54,8 @@ pub(crate) struct Outgoing {
     pub authorization: Option<String>,
     pub form: Option<Vec<(String, String)>>,
     pub follow_redirects: bool,
+    /// The client for a different host (a token realm); `None` is the registry's own client.
+    pub client: Option<reqwest::Client>,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +127,41 @@ impl Inner {
         })
     }
 
+    /// A client for `url`'s host when it is not the registry's: its own certs.d CAs plus the registry's, so
+    /// a token server behind a private CA works when its certificate sits in certs.d like the registry's.
+    pub async fn client_for(&self, url: &url::Url) -> Result<Option<reqwest::Client>, Error> {
+        let host = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => return Ok(None),
+        };
+        if host == self.api_host {
+            return Ok(None);
+        }
+        let client = self
+            .realm_client
+            .get_or_try_init(|| async {
+                let mut certs =
+                    crate::tls::discover(&host, &self.host.cert_roots, self.host.cert_dir.as_deref());
+                let registry_certs = crate::tls::discover(
+                    &self.api_host,
+                    &self.host.cert_roots,
+                    self.host.cert_dir.as_deref(),
+                );
+                certs.ca_files.extend(registry_certs.ca_files);
+                let tls_config = crate::tls::client_config(&self.domain, &mut certs)?;
+                reqwest::Client::builder()
+                    .use_preconfigured_tls(tls_config)
+                    .user_agent(self.opts.user_agent.clone())
+                    .connect_timeout(self.opts.connect_timeout)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|error| self.error(ErrorKind::Tls).said(classify::describe(&error)))
+            })
+            .await?;
+        Ok(Some(client.clone()))
+    }
+
     pub fn error(&self, kind: ErrorKind) -> Error {
         let kind = match kind {
             ErrorKind::UnknownCa { .. } => ErrorKind::UnknownCa { searched: self.certs_searched.clone() },
@@ -153,6 +192,7 @@ impl Inner {
             authorization: authorization.clone(),
             follow_redirects: true,
             form: None,
+            client: None,
         };
         match self.execute(outgoing).await {
             Err(error) if *error.kind() == ErrorKind::HttpsToHttpServer && self.allow_http && !was_http => {
@@ -165,6 +205,7 @@ impl Inner {
                     authorization,
                     follow_redirects: true,
                     form: None,
+                    client: None,
                 };
                 self.execute(outgoing).await
             }
@@ -185,8 +226,9 @@ impl Inner {
         let mut url = outgoing.url.clone();
         let mut hops = 0;
         loop {
+            let client = outgoing.client.as_ref().unwrap_or(&self.client);
             let mut request =
-                self.client.request(outgoing.method.clone(), url.clone()).headers(outgoing.headers.clone());
+                client.request(outgoing.method.clone(), url.clone()).headers(outgoing.headers.clone());
             if let Some(authorization) = &outgoing.authorization
                 && origin(&url) == auth_origin
                 && let Ok(mut value) = HeaderValue::from_str(authorization)

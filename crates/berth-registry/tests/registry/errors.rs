@@ -1,0 +1,124 @@
+//! Each failure class a user can meet, against the real registries.
+
+use berth_registry::ErrorKind;
+use berth_testkit::{ALICE, BOB, Testbed};
+
+use crate::*;
+
+#[test]
+fn private_repository_without_credentials() {
+    let testbed = Testbed::shared();
+    let certs = tempfile::tempdir().unwrap();
+    let config = host_config(testbed, certs.path());
+    run(async {
+        for host in [testbed.basic.host(), testbed.token.host()] {
+            let error = registry(&host, &config, None)
+                .resolve(&reference(&host, "testbed/busybox:1"), &amd64())
+                .await
+                .unwrap_err();
+            assert_eq!(*error.kind(), ErrorKind::NoCredentials, "{host}: {error}");
+            assert!(error.to_string().contains(&format!("{host}/testbed/busybox:1")), "{error}");
+            assert_eq!(
+                error.hint(),
+                Some(format!("the repository may be private: run `berth login {host}`"))
+            );
+        }
+    });
+}
+
+#[test]
+fn wrong_password_on_basic_and_token_registries() {
+    let testbed = Testbed::shared();
+    let certs = tempfile::tempdir().unwrap();
+    let config = host_config(testbed, certs.path());
+    run(async {
+        for host in [testbed.basic.host(), testbed.token.host()] {
+            let wrong = registry(&host, &config, basic(("alice", "not-the-password")));
+            let error = wrong.resolve(&reference(&host, "testbed/busybox:1"), &amd64()).await.unwrap_err();
+            assert_eq!(*error.kind(), ErrorKind::WrongCredentials, "{host}: {error}");
+            assert!(!error.to_string().contains("not-the-password"), "{error}");
+            let error = wrong.check_login().await.unwrap_err();
+            assert_eq!(*error.kind(), ErrorKind::WrongCredentials, "{host}: {error}");
+        }
+    });
+}
+
+#[test]
+fn missing_tag_and_missing_repository() {
+    let testbed = Testbed::shared();
+    let certs = tempfile::tempdir().unwrap();
+    let config = host_config(testbed, certs.path());
+    run(async {
+        let plain = testbed.plain.host();
+        let client = registry(&plain, &config, None);
+        let error =
+            client.resolve(&reference(&plain, "testbed/busybox:no-such-tag"), &amd64()).await.unwrap_err();
+        assert_eq!(*error.kind(), ErrorKind::ManifestNotFound, "{error}");
+        assert!(error.to_string().contains("existing tags: 1"), "{error}");
+        let error = client.resolve(&reference(&plain, "testbed/no-such-repo:1"), &amd64()).await.unwrap_err();
+        assert_eq!(*error.kind(), ErrorKind::RepositoryNotFound, "{error}");
+
+        let token = testbed.token.host();
+        let alice = registry(&token, &config, basic(ALICE));
+        let error =
+            alice.resolve(&reference(&token, "testbed/busybox:no-such-tag"), &amd64()).await.unwrap_err();
+        assert_eq!(*error.kind(), ErrorKind::ManifestNotFound, "{error}");
+    });
+}
+
+#[test]
+fn unknown_ca_names_the_certs_d_dirs() {
+    let testbed = Testbed::shared();
+    let empty = tempfile::tempdir().unwrap();
+    let host = testbed.basic.host();
+    let config = HostConfig { insecure: false, cert_roots: vec![empty.path().to_path_buf()], cert_dir: None };
+    let error = run(registry(&host, &config, basic(ALICE)).ping()).unwrap_err();
+    let ErrorKind::UnknownCa { searched } = error.kind() else { panic!("{error}") };
+    assert_eq!(searched[0], empty.path().join(&host));
+    let hint = error.hint().unwrap_or_default();
+    assert!(hint.contains(&format!("{}/ca.crt", empty.path().join(&host).display())), "{hint}");
+}
+
+#[test]
+fn mtls_without_client_certificate() {
+    let testbed = Testbed::shared();
+    let certs = tempfile::tempdir().unwrap();
+    let host = testbed.mtls.host();
+    testbed.pki.write_certs_d(certs.path(), &host, false).unwrap();
+    let config = HostConfig { insecure: false, cert_roots: vec![certs.path().to_path_buf()], cert_dir: None };
+    let error = run(registry(&host, &config, None).resolve(&reference(&host, "testbed/busybox:1"), &amd64()))
+        .unwrap_err();
+    assert_eq!(*error.kind(), ErrorKind::ClientCertRequired, "{error}");
+}
+
+#[test]
+fn plain_registry_by_localhost_name_falls_back_to_http() {
+    let testbed = Testbed::shared();
+    let host = testbed.plain.host().replace("127.0.0.1", "localhost");
+    let client = registry(&host, &HostConfig::default(), None);
+    let challenges = run(client.ping()).expect("loopback plain registry works without insecure");
+    assert!(challenges.is_empty());
+}
+
+#[test]
+fn credential_without_pull_right_is_denied() {
+    let testbed = Testbed::shared();
+    let certs = tempfile::tempdir().unwrap();
+    let host = testbed.basic.host();
+    let config = host_config(testbed, certs.path());
+    // bob has no account on the basic registry: the registry refuses the credential itself.
+    let error = run(registry(&host, &config, basic(BOB)).check_login()).unwrap_err();
+    assert_eq!(*error.kind(), ErrorKind::WrongCredentials, "{error}");
+}
+
+#[test]
+fn connection_refused_and_dns() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let host = format!("127.0.0.1:{port}");
+    let error = run(registry(&host, &HostConfig::default(), None).ping()).unwrap_err();
+    assert_eq!(*error.kind(), ErrorKind::ConnectionRefused, "{error}");
+    let error = run(registry("no-such-host.invalid", &HostConfig::default(), None).ping()).unwrap_err();
+    assert_eq!(*error.kind(), ErrorKind::Dns, "{error}");
+}
