@@ -1,6 +1,7 @@
 //! Integration tests against real Distribution registries on loopback (berth-testkit): every registry kind,
 //! every way of authenticating, the error classes, and transfer faults injected by the testkit proxy.
 
+mod credentials;
 mod errors;
 mod faults;
 mod pull;
