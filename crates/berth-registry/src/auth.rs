@@ -9,6 +9,9 @@
 //! 4. On a 401 for a request made with a cached token, forget it, fetch a new one once and retry: this is
 //!    how a short-lived token that expires in the middle of a pull is survived.
 //! 5. A 401/403 that remains is classified: no credential, wrong credential, or a credential without access.
+//!
+//! Credentials go to a realm only over HTTPS (unless the registry itself is plain HTTP), never to a
+//! link-local address, and only on the registry's own host or parent domain (DESIGN.md, "Security rules").
 
 use base64::Engine;
 use berth_auth::Credential;
@@ -142,6 +145,17 @@ impl Inner {
         scope: Option<&str>,
     ) -> Result<token::Token, Error> {
         let credential = self.credential();
+        let realm_host = match (realm.host_str(), realm.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => String::new(),
+        };
+        if credential.is_some() && !token::realm_may_receive_credentials(&realm_host, &self.api_host) {
+            return Err(self.error(ErrorKind::InsecureRealm).said(format!(
+                "the token realm {realm_host} is not part of {}: berth does not send the credential there",
+                self.api_host
+            )));
+        }
         let mut url = realm.clone();
         let mut outgoing = Outgoing {
             method: Method::GET,

@@ -100,7 +100,9 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_config_hint(mut self, hint: Option<&str>) -> Error {
+    /// Names where the user configures registries (e.g. "/etc/berth/config.toml"), for hints that say
+    /// "mark it insecure in ...".
+    pub fn with_config_hint(mut self, hint: Option<&str>) -> Error {
         self.details.config_hint = hint.map(str::to_string);
         self
     }

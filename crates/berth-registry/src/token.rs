@@ -99,6 +99,27 @@ pub(crate) fn realm_problem(realm: &url::Url, registry_is_plain_http: bool) -> O
     link_local.then(|| format!("realm {} is a link-local address", redact_url(realm)))
 }
 
+/// True when credentials for `registry_host` may go to a realm on `realm_host`: the same host (any port),
+/// or, for DNS names, the same parent domain (last two labels: `registry-1.docker.io` and `auth.docker.io`).
+/// A realm elsewhere is how a hostile registry would harvest a user's credential for another one.
+pub(crate) fn realm_may_receive_credentials(realm_host: &str, registry_host: &str) -> bool {
+    let realm = host_part(realm_host).to_ascii_lowercase();
+    let registry = host_part(registry_host).to_ascii_lowercase();
+    if realm == registry {
+        return true;
+    }
+    let is_address =
+        |host: &str| host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok();
+    if is_address(&realm) || is_address(&registry) || !realm.contains('.') || !registry.contains('.') {
+        return false;
+    }
+    let parent = |host: &str| -> String {
+        let labels: Vec<&str> = host.trim_end_matches('.').rsplit('.').take(2).collect();
+        labels.into_iter().rev().collect::<Vec<_>>().join(".")
+    };
+    parent(&realm) == parent(&registry)
+}
+
 /// 169.254.0.0/16 and fe80::/10: cloud metadata endpoints live there; a token request must never go there.
 pub(crate) fn is_link_local(address: IpAddr) -> bool {
     match address {
@@ -205,6 +226,16 @@ mod tests {
         assert!(realm_problem(&v6, false).is_some());
         let file = url::Url::parse("file:///etc/passwd").unwrap();
         assert!(realm_problem(&file, true).is_some());
+    }
+
+    #[test]
+    fn credentials_go_only_to_realms_of_the_same_site() {
+        assert!(realm_may_receive_credentials("auth.docker.io", "registry-1.docker.io"));
+        assert!(realm_may_receive_credentials("127.0.0.1:5004", "127.0.0.1:5003"));
+        assert!(realm_may_receive_credentials("REG.example.com", "reg.example.com:443"));
+        assert!(!realm_may_receive_credentials("evil.test", "registry.example.com"));
+        assert!(!realm_may_receive_credentials("example.com.evil.test", "example.com"));
+        assert!(!realm_may_receive_credentials("10.0.0.2", "10.0.0.1:5000"));
     }
 
     #[test]
