@@ -304,9 +304,22 @@ impl Engine {
         let child = command.spawn().map_err(Error::io("starting the container monitor"))?;
         let pid = child.id();
         let deadline = std::time::Instant::now() + DETACH_START_TIMEOUT;
+        let runtime = self.runtime(&dir.load()?.runtime)?;
         loop {
             let record = dir.load()?;
-            if record.status != Status::Created {
+            // Started means the runtime knows the container, not just that the monitor began: a `berth
+            // exec` or `kill` right after `run -d` must find it.
+            let started = match record.status {
+                Status::Created => false,
+                Status::Exited => true,
+                Status::Running => runtime.state(&id).ok().flatten().is_some_and(|state| {
+                    matches!(
+                        state.status,
+                        berth_runtime::ContainerStatus::Running | berth_runtime::ContainerStatus::Stopped
+                    )
+                }),
+            };
+            if started {
                 return Ok(());
             }
             if !container::process_alive(pid) || std::time::Instant::now() > deadline {

@@ -6,4 +6,6 @@ mod util;
 mod auth;
 mod errors;
 mod pull;
+mod rootfs;
+mod run;
 mod security;
