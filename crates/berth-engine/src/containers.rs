@@ -221,10 +221,10 @@ impl Engine {
 
 /// `-s TERM`, `SIGTERM`, `15`, `KILL`...
 pub fn parse_signal(value: &str) -> Result<i32, Error> {
-    if let Ok(number) = value.parse::<i32>() {
-        if (1..=64).contains(&number) {
-            return Ok(number);
-        }
+    if let Ok(number) = value.parse::<i32>()
+        && (1..=64).contains(&number)
+    {
+        return Ok(number);
     }
     let name = value.trim_start_matches("SIG").trim_start_matches("sig").to_ascii_uppercase();
     let number = match name.as_str() {

@@ -10,7 +10,7 @@ pub fn ps(engine: &Engine, all: bool, quiet: bool) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     let containers = engine.containers()?;
     if !quiet {
-        writeln!(out, "{:<12}  {:<40}  {:<24}  {:<12}  {}", "ID", "IMAGE", "COMMAND", "STATUS", "NAME")
+        writeln!(out, "{:<12}  {:<40}  {:<24}  {:<12}  NAME", "ID", "IMAGE", "COMMAND", "STATUS")
             .context("writing to stdout")?;
     }
     for c in containers.into_iter().filter(|c| all || c.status == berth_engine::Status::Running) {

@@ -54,7 +54,7 @@ impl Progress {
 
 impl PullObserver for Progress {
     fn warning(&self, message: &str) {
-        let _ = self.multi.suspend(|| crate::output::warn(message));
+        self.multi.suspend(|| crate::output::warn(message));
     }
 
     fn layer_started(&self, digest: &Digest, size: u64) {
