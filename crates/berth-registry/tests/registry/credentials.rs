@@ -79,3 +79,31 @@ fn failing_token_server_is_reported_as_such() {
     assert_eq!(*error.kind(), ErrorKind::TokenServer, "{error}");
     assert!(error.to_string().contains("500"), "{error}");
 }
+
+#[test]
+fn tokens_are_cached_by_scope_until_they_expire() {
+    let pki = berth_testkit::Pki::shared();
+    let issuer = berth_testkit::TokenIssuer::start(pki, 2).expect("issuer with 2-second tokens");
+    let token_registry = berth_testkit::Registry::start(berth_testkit::Kind::Token, pki, Some(&issuer))
+        .expect("token registry");
+    let certs = tempfile::tempdir().unwrap();
+    pki.write_certs_d(certs.path(), &token_registry.host(), false).unwrap();
+    pki.write_certs_d(certs.path(), &issuer.host(), false).unwrap();
+    let config = HostConfig { insecure: false, cert_roots: vec![certs.path().to_path_buf()], cert_dir: None };
+    let host = token_registry.host();
+    let client = registry(&host, &config, basic(ALICE));
+    let missing = reference(&host, "testbed/nothing-here:1");
+    run(async {
+        // Manifest GET and the tags/list lookup after its 404 share one scope, hence one token.
+        let error = client.resolve(&missing, &amd64()).await.unwrap_err();
+        assert_eq!(*error.kind(), ErrorKind::RepositoryNotFound, "{error}");
+        assert_eq!(issuer.issued().len(), 1);
+        client.resolve(&missing, &amd64()).await.unwrap_err();
+        assert_eq!(issuer.issued().len(), 1, "the cached token is reused");
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        client.resolve(&missing, &amd64()).await.unwrap_err();
+        assert_eq!(issuer.issued().len(), 2, "an expired token is replaced");
+    });
+    let scopes = &issuer.issued()[0].scopes;
+    assert_eq!(scopes, &vec!["repository:testbed/nothing-here:pull".to_string()]);
+}

@@ -122,3 +122,18 @@ fn connection_refused_and_dns() {
     let error = run(registry("no-such-host.invalid", &HostConfig::default(), None).ping()).unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::Dns, "{error}");
 }
+
+#[test]
+fn misnamed_client_certificate_is_a_named_warning() {
+    let testbed = Testbed::shared();
+    let certs = tempfile::tempdir().unwrap();
+    let host = testbed.mtls.host();
+    let dir = testbed.pki.write_certs_d(certs.path(), &host, true).unwrap();
+    std::fs::rename(dir.join("client.cert"), dir.join("client.crt")).unwrap();
+    let config = HostConfig { insecure: false, cert_roots: vec![certs.path().to_path_buf()], cert_dir: None };
+    let client = registry(&host, &config, None);
+    assert_eq!(client.warnings().len(), 1, "{:?}", client.warnings());
+    assert!(client.warnings()[0].contains("client.crt") && client.warnings()[0].contains("client.cert"));
+    let error = run(client.ping()).unwrap_err();
+    assert_eq!(*error.kind(), ErrorKind::ClientCertRequired, "{error}");
+}
