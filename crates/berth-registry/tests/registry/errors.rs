@@ -101,7 +101,7 @@ fn plain_registry_by_localhost_name_falls_back_to_http() {
 }
 
 #[test]
-fn credential_without_pull_right_is_denied() {
+fn unknown_user_on_basic_registry_is_wrong_credentials() {
     let testbed = Testbed::shared();
     let certs = tempfile::tempdir().unwrap();
     let host = testbed.basic.host();

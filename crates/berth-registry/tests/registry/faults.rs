@@ -142,3 +142,20 @@ async fn stream_all_result(client: &Registry, layer: &Descriptor) -> Result<u64,
     }
     Ok(length)
 }
+
+#[test]
+fn forbidden_is_denied_not_unauthorized() {
+    let testbed = Testbed::shared();
+    let certs = tempfile::tempdir().unwrap();
+    let (proxy, client) = token_proxy(testbed, certs.path());
+    proxy.set_fault(Fault::Status {
+        status: 403,
+        retry_after: None,
+        path_contains: Some("/manifests/".into()),
+        times: 0,
+    });
+    let error = run(client.resolve(&reference(&proxy.host(), "testbed/busybox:1"), &amd64())).unwrap_err();
+    assert_eq!(*error.kind(), ErrorKind::Denied, "{error}");
+    assert!(error.to_string().contains("denied access for"), "{error}");
+    assert!(error.hint().is_some_and(|hint| hint.contains("lacks pull access")));
+}
