@@ -40,7 +40,7 @@ pub enum Error {
         source: berth_unpack::Error,
     },
 
-    #[error("container {container}")]
+    #[error("container {}", &container[..container.len().min(12)])]
     Runtime {
         container: String,
         #[source]

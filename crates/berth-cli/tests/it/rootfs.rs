@@ -131,3 +131,24 @@ fn layer_semantics_image_matches_umoci() {
 fn multi_layer_image_matches_umoci() {
     compare_with_umoci("testbed/multi:1");
 }
+
+/// umoci 0.4 reads neither zstd layers nor Docker media types nor indexes, so those variants are held to the
+/// gzip OCI image umoci did check: the same uncompressed layers must land in the same layer dirs, with the
+/// same contents, whatever the compression or manifest format.
+#[test]
+fn zstd_and_docker_variants_unpack_to_the_same_layers() {
+    let sandbox = Sandbox::new();
+    let reference = image(Kind::Plain, "testbed/busybox:1");
+    sandbox.berth(&["pull", &reference]).success();
+    let expected = layer_dirs(&sandbox, &reference);
+    let expected_entries: Vec<_> = expected.iter().map(|dir| walk(dir)).collect();
+    for variant in ["testbed/busybox:1-zstd", "testbed/busybox:1-docker", "testbed/multiarch:1"] {
+        let other = Sandbox::new();
+        let variant_reference = image(Kind::Plain, variant);
+        other.berth(&["pull", &variant_reference]).success();
+        let dirs = layer_dirs(&other, &variant_reference);
+        let base = walk(&dirs[0]);
+        assert_eq!(dirs[0].file_name(), expected[0].file_name(), "{variant}: base layer chain ID");
+        assert_eq!(base, expected_entries[0], "{variant}: base layer contents");
+    }
+}

@@ -230,3 +230,38 @@ fn bridge_networking_and_ports_are_refused_clearly() {
     let run = sandbox.berth(&["run", "--rm", "-p", "8080:80", &busybox(), "true"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+#[test]
+fn concurrent_runs_keep_state_consistent() {
+    let sandbox = Sandbox::new();
+    // Warm the store once so the concurrent runs race on container state, not on the pull.
+    sandbox.berth(&["pull", &busybox()]).success();
+    let runs: Vec<_> = (0..6)
+        .map(|i| {
+            let name = if i < 4 { format!("c{i}") } else { "same".to_string() };
+            let image = busybox();
+            let path = sandbox.path().to_path_buf();
+            std::thread::spawn(move || {
+                let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("berth"))
+                    .env_clear()
+                    .env("PATH", std::env::var("PATH").unwrap_or_default())
+                    .env("BERTH_ROOT", path.join("store"))
+                    .env("BERTH_CONFIG_DIR", path.join("config"))
+                    .args(["run", "-d", "--name", &name, &image, "sleep", "60"])
+                    .output()
+                    .expect("berth");
+                (name, output.status.code())
+            })
+        })
+        .map(|handle| handle.join().expect("thread"))
+        .collect();
+    let started: Vec<_> = runs.iter().filter(|(_, code)| *code == Some(0)).map(|(n, _)| n.clone()).collect();
+    assert_eq!(started.iter().filter(|n| n.as_str() == "same").count(), 1, "one name, one container: {runs:?}");
+    assert_eq!(started.len(), 5, "{runs:?}");
+    let ps = sandbox.berth(&["ps", "-q"]).success();
+    assert_eq!(ps.stdout.lines().count(), 5, "{}", ps.stdout);
+    for name in started {
+        sandbox.berth(&["rm", "-f", &name]).success();
+    }
+    assert!(sandbox.berth(&["ps", "-aq"]).success().stdout.trim().is_empty());
+}
