@@ -25,6 +25,7 @@
 
 mod cgroup;
 mod console;
+pub mod embedded;
 mod error;
 mod mounts;
 mod oci;
@@ -35,6 +36,7 @@ mod spec;
 mod user;
 
 pub use cgroup::{CgroupMode, detect_cgroup_mode, memory_swap_supported};
+pub use embedded::EmbeddedRuntime;
 pub use error::Error;
 pub use oci::{ContainerStatus, OciRuntime, Runtime, State, Stdio, StdioTarget};
 pub use options::{BindMount, EtcFiles, Network, RunOptions};

@@ -1,0 +1,235 @@
+//! The helper process's side of the embedded runtime: the libcontainer calls, made from a process that
+//! has started no thread (see the parent module for why and for the command line).
+//!
+//! Foreground waiting follows what runc does in `run` and `exec`: the container's init is a child of this
+//! process (libcontainer clones it as a sibling of its intermediate process), signals sent to the helper
+//! are blocked and passed on to that process, and the helper reaps it for its status.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus, State};
+use libcontainer::error::LibcontainerError;
+use libcontainer::signal::Signal;
+use libcontainer::syscall::syscall::SyscallType;
+
+use super::signals::{BlockedSignals, wait_forwarding};
+use super::{HELPER_COMMAND, HELPER_NOT_FOUND};
+
+/// The helper's status when it failed before or while starting a process (its error is in the error
+/// file); Docker's status for a runtime failure.
+const HELPER_FAILED: i32 = 125;
+
+/// Runs one embedded-runtime action and returns the process exit status. `args` is what follows
+/// [`HELPER_COMMAND`] on the command line (a leading `__embedded-runtime` is skipped too): the action and
+/// its operands. Call it before any thread exists, and exit with what it returns.
+pub fn helper_main(args: &[OsString]) -> i32 {
+    let args = match args.first() {
+        Some(first) if first == HELPER_COMMAND => &args[1..],
+        _ => args,
+    };
+    // Rust ignores SIGPIPE in its binaries, and an ignored signal stays ignored across execve(2): the
+    // container must start with the default, as under runc.
+    // SAFETY: signal(2) with SIG_DFL changes only this process's disposition of SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let operand = |index: usize| args.get(index).map(PathBuf::from);
+    let action = args.first().and_then(|action| action.to_str()).unwrap_or_default();
+    let (Some(state_root), Some(id)) = (operand(1), args.get(2).and_then(|id| id.to_str())) else {
+        return usage(action);
+    };
+    match (action, operand(3), operand(4)) {
+        ("run", Some(bundle), Some(error_file)) => foreground(&error_file, || run(&state_root, id, &bundle)),
+        ("exec", Some(process_json), Some(error_file)) => {
+            foreground(&error_file, || exec(&state_root, id, &process_json))
+        }
+        ("kill", Some(signal), None) => {
+            let signal = signal.to_str().and_then(|text| text.parse::<i32>().ok());
+            management(&state_root, id, |container| {
+                let signal = signal
+                    .and_then(|number| Signal::try_from(number).ok())
+                    .ok_or_else(|| "invalid signal number".to_string())?;
+                container.kill(signal, false).map_err(|error| describe(&error))
+            })
+        }
+        ("delete", Some(mode), None) => {
+            let force = mode.as_os_str() == "force";
+            management(&state_root, id, |container| container.delete(force).map_err(|error| describe(&error)))
+        }
+        ("state", None, None) => management(&state_root, id, print_state),
+        _ => usage(action),
+    }
+}
+
+fn usage(action: &str) -> i32 {
+    eprintln!("embedded runtime helper: unknown action or wrong operands for {action:?}");
+    2
+}
+
+/// Runs a run/exec action: its status, or, on failure, the message written to `error_file` (and to
+/// stderr, where runc would print it too).
+fn foreground(error_file: &Path, action: impl FnOnce() -> Result<i32, String>) -> i32 {
+    match action() {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("embedded runtime: {message}");
+            if let Err(error) = std::fs::write(error_file, &message) {
+                eprintln!("embedded runtime: cannot write {}: {error}", error_file.display());
+            }
+            HELPER_FAILED
+        }
+    }
+}
+
+/// Loads the container and runs a management action on it; [`HELPER_NOT_FOUND`] when it does not exist.
+fn management(state_root: &Path, id: &str, action: impl FnOnce(&mut Container) -> Result<(), String>) -> i32 {
+    let container_root = state_root.join(id);
+    if !State::file_path(&container_root).exists() {
+        eprintln!("container {id} does not exist");
+        return HELPER_NOT_FOUND;
+    }
+    let outcome = Container::load(container_root)
+        .map_err(|error| describe(&error))
+        .and_then(|mut container| action(&mut container));
+    match outcome {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("{message}");
+            1
+        }
+    }
+}
+
+/// Creates and starts the container, waits for its init process, then deletes it as `runc run` does.
+fn run(state_root: &Path, id: &str, bundle: &Path) -> Result<i32, String> {
+    std::fs::create_dir_all(state_root)
+        .map_err(|error| format!("cannot create the state directory {}: {error}", state_root.display()))?;
+    super::adapt::adapt_bundle(bundle)?;
+    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_root_path(state_root)
+        .map_err(|error| describe(&error))?;
+    let mut container = match builder.as_init(bundle).with_systemd(false).with_detach(false).build() {
+        Ok(container) => container,
+        Err(error) => {
+            // libcontainer removes what it created when the container process fails, but not when
+            // it fails earlier (the spec, the state file); never touch a container that already
+            // existed.
+            if !matches!(error, LibcontainerError::Exist) {
+                remove_leftover_state(&state_root.join(id));
+            }
+            return Err(describe(&error));
+        }
+    };
+    let pid = container.pid().map(|pid| pid.as_raw()).ok_or_else(|| {
+        let _ = container.delete(true);
+        "the container was created without an init process".to_string()
+    })?;
+    // Blocked after the init process was cloned (it must not inherit the mask) and before it is told to
+    // run the command, so no signal meant for the container is lost.
+    let blocked = BlockedSignals::block().map_err(|error| {
+        abandon(&mut container, pid);
+        format!("cannot block signals: {error}")
+    })?;
+    if let Err(error) = container.start() {
+        drop(blocked);
+        abandon(&mut container, pid);
+        return Err(describe(&error));
+    }
+    let code = wait_forwarding(pid, &blocked);
+    drop(blocked);
+    if let Err(error) = container.delete(true) {
+        eprintln!("embedded runtime: cannot delete container {id} after it exited: {}", describe(&error));
+    }
+    code.map_err(|error| format!("cannot wait for the container's process {pid}: {error}"))
+}
+
+/// Runs the process described by `process_json` in the container and waits for it.
+fn exec(state_root: &Path, id: &str, process_json: &Path) -> Result<i32, String> {
+    if !State::file_path(&state_root.join(id)).exists() {
+        return Err(format!("container {id} does not exist"));
+    }
+    super::adapt::adapt_process_file(process_json)?;
+    let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_root_path(state_root)
+        .map_err(|error| describe(&error))?
+        .as_tenant()
+        .with_process(Some(process_json))
+        .with_detach(false)
+        .build()
+        .map_err(|error| describe(&error))?
+        .as_raw();
+    let blocked = BlockedSignals::block().map_err(|error| format!("cannot block signals: {error}"))?;
+    let code = wait_forwarding(pid, &blocked);
+    drop(blocked);
+    code.map_err(|error| format!("cannot wait for the exec process {pid}: {error}"))
+}
+
+/// Kills and removes a container whose start failed, and reaps its init process.
+fn abandon(container: &mut Container, pid: i32) {
+    let _ = container.delete(true);
+    let mut status = 0;
+    // SAFETY: waitpid writes only the status integer.
+    unsafe {
+        libc::waitpid(pid, &mut status, 0);
+    }
+}
+
+fn remove_leftover_state(container_root: &Path) {
+    if container_root.exists()
+        && let Err(error) = std::fs::remove_dir_all(container_root)
+    {
+        eprintln!("embedded runtime: cannot remove {}: {error}", container_root.display());
+    }
+}
+
+/// Prints the state as `runc state` does (runtime-spec `runtime.md` "State", plus runc's `rootfs`,
+/// `created` and `owner`): pid 0 once stopped.
+fn print_state(container: &mut Container) -> Result<(), String> {
+    let status = match container.status() {
+        ContainerStatus::Creating => "creating",
+        ContainerStatus::Created => "created",
+        ContainerStatus::Running => "running",
+        ContainerStatus::Stopped => "stopped",
+        ContainerStatus::Paused => "paused",
+    };
+    let pid = match container.status() {
+        ContainerStatus::Stopped => 0,
+        _ => container.pid().map_or(0, |pid| pid.as_raw()),
+    };
+    let bundle = container.bundle().clone();
+    let rootfs = oci_spec::runtime::Spec::load(bundle.join("config.json"))
+        .ok()
+        .and_then(|spec| spec.root().as_ref().map(|root| bundle.join(root.path())))
+        .unwrap_or_default();
+    let state = serde_json::json!({
+        "ociVersion": container.state.oci_version,
+        "id": container.id(),
+        "pid": pid,
+        "status": status,
+        "bundle": bundle,
+        "rootfs": rootfs,
+        "created": container.created().map(|created| created.to_rfc3339()).unwrap_or_default(),
+        "owner": "",
+    });
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{state}").map_err(|error| format!("cannot print the state: {error}"))
+}
+
+/// The error and its causes as one line, skipping causes whose text the line already holds (many
+/// libcontainer errors repeat their source in their own message).
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,358 @@
+//! Real containers through the embedded runtime (libcontainer in a helper process), as root: the same
+//! busybox rootfs and `build_spec` bundle as tests/run.rs, run by `EmbeddedRuntime` with the test helper
+//! binary playing berth's `__embedded-runtime` part. Skipped (with a message) when not root.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_runtime::{
+    ContainerStatus, EmbeddedRuntime, Error, EtcFiles, RunOptions, Runtime, Stdio, build_spec, exec_process,
+    mount_overlay, unmount,
+};
+use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_berth-embedded-helper-test");
+const APPLETS: &[&str] = &[
+    "sh", "echo", "true", "false", "cat", "id", "head", "tail", "dd", "seq", "sleep", "touch", "env", "ls",
+    "tty", "wc", "grep", "tr",
+];
+
+fn can_run() -> bool {
+    let root = rustix::process::geteuid().is_root();
+    let busybox = Path::new("/bin/busybox").exists();
+    if !root || !busybox {
+        eprintln!("skipping: needs root and /bin/busybox");
+    }
+    root && busybox
+}
+
+/// A busybox root filesystem: /bin/busybox, applet links, and accounts root and app (1000).
+fn populate_rootfs(rootfs: &Path) {
+    for dir in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
+        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for applet in APPLETS {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/tmp:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\napp:x:1000:\n").unwrap();
+}
+
+fn image(cmd: &[&str]) -> ImageConfiguration {
+    let config = ConfigBuilder::default()
+        .cmd(cmd.iter().map(|part| part.to_string()).collect::<Vec<_>>())
+        .env(vec!["PATH=/bin".to_string()])
+        .build()
+        .unwrap();
+    ImageConfigurationBuilder::default().config(config).build().unwrap()
+}
+
+/// One container: its bundle, state root and id; force-deleted on drop.
+struct Container {
+    runtime: EmbeddedRuntime,
+    id: String,
+    dir: tempfile::TempDir,
+    rootfs: PathBuf,
+}
+
+impl Container {
+    fn new(name: &str) -> Container {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("bundle/rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let runtime = EmbeddedRuntime::new(HELPER, dir.path().join("state"));
+        Container { runtime, id: format!("berth-emb-{}-{name}", std::process::id()), dir, rootfs }
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+
+    fn etc_files(&self) -> EtcFiles {
+        let etc = self.dir.path().join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("hosts"), "127.0.0.1 localhost\n").unwrap();
+        std::fs::write(etc.join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
+        std::fs::write(etc.join("hostname"), "box\n").unwrap();
+        EtcFiles {
+            hosts: etc.join("hosts"),
+            resolv_conf: etc.join("resolv.conf"),
+            hostname: etc.join("hostname"),
+        }
+    }
+
+    fn write_spec(&self, cmd: &[&str], opts: RunOptions) {
+        let opts = RunOptions { container_id: Some(self.id.clone()), ..opts };
+        let spec = build_spec(&image(cmd), &opts, &self.rootfs, &self.etc_files()).unwrap();
+        spec.save(self.bundle().join("config.json")).unwrap();
+    }
+
+    /// Runs to completion; returns the result and the captured stdout and stderr.
+    fn run(&self, cmd: &[&str], opts: RunOptions) -> (Result<i32, Error>, String, String) {
+        self.write_spec(cmd, opts);
+        let stdout_path = self.dir.path().join("stdout");
+        let stderr_path = self.dir.path().join("stderr");
+        let stdio =
+            Stdio::files(None, File::create(&stdout_path).unwrap(), File::create(&stderr_path).unwrap());
+        let result = self.runtime.run(&self.id, &self.bundle(), stdio);
+        let stdout = std::fs::read_to_string(&stdout_path).unwrap();
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+        (result, stdout, stderr)
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = self.runtime.delete(&self.id, true);
+        let _ = unmount(&self.rootfs);
+    }
+}
+
+fn busybox_container(name: &str) -> Container {
+    let container = Container::new(name);
+    populate_rootfs(&container.rootfs);
+    container
+}
+
+#[test]
+fn echo_prints_to_the_captured_stdout() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("echo");
+    let (result, stdout, stderr) = container.run(&["echo", "hello"], RunOptions::default());
+    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
+    assert_eq!(stdout, "hello\n");
+    // A foreground run removes the container afterwards, as runc does.
+    assert!(container.runtime.state(&container.id).unwrap().is_none());
+    assert!(!container.dir.path().join("state").join(&container.id).exists());
+}
+
+#[test]
+fn exit_status_is_the_containers() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("exit3");
+    let (result, _, stderr) = container.run(&["sh", "-c", "exit 3"], RunOptions::default());
+    assert_eq!(result.unwrap(), 3, "stderr: {stderr}");
+}
+
+#[test]
+fn missing_command_is_the_127_error() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("missing");
+    let (result, _, _) = container.run(&["no-such-command"], RunOptions::default());
+    let error = result.unwrap_err();
+    assert!(matches!(error, Error::ExecutableNotFound { .. }), "{error:?}");
+    assert_eq!(error.container_start_exit_code(), Some(127));
+    assert!(error.to_string().contains("no-such-command"), "{error}");
+    // The failed start leaves nothing behind.
+    assert!(container.runtime.state(&container.id).unwrap().is_none());
+    assert!(!container.dir.path().join("state").join(&container.id).exists());
+}
+
+#[test]
+fn non_executable_file_is_the_126_error() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("noexec");
+    let (result, _, _) = container.run(&["/etc/passwd"], RunOptions::default());
+    let error = result.unwrap_err();
+    assert!(matches!(error, Error::PermissionDenied { .. }), "{error:?}");
+    assert_eq!(error.container_start_exit_code(), Some(126));
+}
+
+#[test]
+fn user_flag_sets_the_uid() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("user");
+    let opts = RunOptions { user: Some("1000".into()), ..RunOptions::default() };
+    let (result, stdout, stderr) = container.run(&["sh", "-c", "id -u; id -g"], opts);
+    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
+    assert_eq!(stdout, "1000\n1000\n");
+}
+
+#[test]
+fn memory_limit_kills_a_process_that_exceeds_it() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("memory");
+    let opts = RunOptions { memory: Some(32 << 20), ..RunOptions::default() };
+    // tail keeps the whole newline-free stream in memory: about 200 MB against a 32 MiB limit.
+    let (result, _, stderr) = container.run(&["sh", "-c", "head -c 200000000 /dev/zero | tail"], opts);
+    assert_eq!(result.unwrap(), 137, "stderr: {stderr}");
+}
+
+#[test]
+fn pids_limit_stops_forks() {
+    if !can_run() {
+        return;
+    }
+    let script = "n=0; for i in $(seq 50); do sleep 2 & n=$((n+1)); done; echo started; wait";
+    let container = busybox_container("pids");
+    let opts = RunOptions { pids_limit: Some(10), ..RunOptions::default() };
+    let (result, stdout, stderr) = container.run(&["sh", "-c", script], opts);
+    let _ = result.unwrap();
+    assert!(
+        stderr.contains("can't fork") || stderr.contains("Resource temporarily unavailable"),
+        "stdout: {stdout} stderr: {stderr}"
+    );
+
+    let container = busybox_container("pids-unlimited");
+    let (result, stdout, stderr) = container.run(&["sh", "-c", script], RunOptions::default());
+    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
+    assert_eq!(stdout, "started\n");
+}
+
+#[test]
+fn default_capabilities_and_seccomp_are_in_force() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("caps");
+    let (result, stdout, stderr) = container.run(
+        &["sh", "-c", "grep CapEff /proc/self/status; unshare -U true || echo unshare-refused"],
+        RunOptions::default(),
+    );
+    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
+    assert!(stdout.contains("CapEff:\t00000000a80425fb"), "stdout: {stdout}");
+    // Creating a user namespace needs no capability: only the seccomp profile refuses it.
+    assert!(stdout.contains("unshare-refused"), "stdout: {stdout}");
+
+    let container = busybox_container("caps-user");
+    let opts = RunOptions { user: Some("1000".into()), ..RunOptions::default() };
+    let (result, stdout, stderr) = container.run(&["grep", "CapEff", "/proc/self/status"], opts);
+    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
+    assert_eq!(stdout, "CapEff:\t0000000000000000\n");
+}
+
+#[test]
+fn state_kill_and_exec_address_a_running_container() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("lifecycle");
+    container.write_spec(&["sleep", "60"], RunOptions::default());
+    let runtime = container.runtime.clone();
+    let (id, bundle) = (container.id.clone(), container.bundle());
+    let runner = std::thread::spawn(move || runtime.run(&id, &bundle, Stdio::null()));
+
+    let started = Instant::now();
+    let state = loop {
+        if let Some(state) = container.runtime.state(&container.id).unwrap()
+            && state.status == ContainerStatus::Running
+        {
+            break state;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "container never reached running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(state.pid.is_some_and(|pid| pid > 1));
+    assert_eq!(state.bundle, container.bundle());
+
+    let spec = oci_spec::runtime::Spec::load(container.bundle().join("config.json")).unwrap();
+    let process = container.dir.path().join("process.json");
+    let args = ["sh", "-c", "echo exec-ok; id -u; exit 5"].map(String::from);
+    std::fs::write(&process, serde_json::to_vec(&exec_process(&spec, &args, false).unwrap()).unwrap())
+        .unwrap();
+    let output = container.dir.path().join("exec-out");
+    let errors = container.dir.path().join("exec-err");
+    let stdio = Stdio::files(None, File::create(&output).unwrap(), File::create(&errors).unwrap());
+    let code = container.runtime.exec(&container.id, &process, false, stdio);
+    let exec_errors = std::fs::read_to_string(&errors).unwrap();
+    assert_eq!(code.unwrap(), 5, "stderr: {exec_errors}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "exec-ok\n0\n");
+
+    // A missing command in exec is the 127 error too.
+    let args = ["no-such-command".to_string()];
+    std::fs::write(&process, serde_json::to_vec(&exec_process(&spec, &args, false).unwrap()).unwrap())
+        .unwrap();
+    let error = container.runtime.exec(&container.id, &process, false, Stdio::null()).unwrap_err();
+    assert_eq!(error.container_start_exit_code(), Some(127), "{error}");
+
+    // A terminal is refused with a message that says so.
+    let error = container.runtime.exec(&container.id, &process, true, Stdio::null()).unwrap_err();
+    assert!(error.to_string().contains("terminal"), "{error}");
+
+    container.runtime.kill(&container.id, 9).unwrap();
+    assert_eq!(runner.join().unwrap().unwrap(), 137);
+    assert!(container.runtime.state(&container.id).unwrap().is_none());
+    // Unknown containers: kill fails, delete and state find nothing.
+    assert!(container.runtime.kill("berth-emb-no-such", 15).is_err());
+    container.runtime.delete("berth-emb-no-such", true).unwrap();
+}
+
+#[test]
+fn signals_sent_to_the_helper_reach_the_container() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("forward");
+    // The shell as pid 1 ignores SIGTERM unless it traps it.
+    container.write_spec(
+        &["sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done"],
+        RunOptions::default(),
+    );
+    let stdout_path = container.dir.path().join("stdout");
+    let helper = std::process::Command::new(HELPER)
+        .arg("__embedded-runtime")
+        .arg("run")
+        .arg(container.dir.path().join("state"))
+        .arg(&container.id)
+        .arg(container.bundle())
+        .arg(container.dir.path().join("run.error"))
+        .stdout(File::create(&stdout_path).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !std::fs::read_to_string(&stdout_path).unwrap().contains("ready") {
+        assert!(started.elapsed() < Duration::from_secs(30), "container never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) only sends a signal, to the helper this test started.
+    assert_eq!(unsafe { libc::kill(helper.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = helper.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(42));
+    assert_eq!(std::fs::read_to_string(&stdout_path).unwrap(), "ready\ngot-term\n");
+}
+
+#[test]
+fn overlay_rootfs_runs_a_container_and_keeps_writes_in_upper() {
+    if !can_run() {
+        return;
+    }
+    let container = Container::new("overlay");
+    let layers = container.dir.path().join("layers");
+    let base = layers.join("base");
+    let top = layers.join("top");
+    populate_rootfs(&base);
+    std::fs::create_dir_all(top.join("etc")).unwrap();
+    std::fs::write(base.join("etc/motd"), "base\n").unwrap();
+    std::fs::write(top.join("etc/motd"), "top\n").unwrap();
+    let upper = container.dir.path().join("upper");
+    let work = container.dir.path().join("work");
+    std::fs::create_dir(&upper).unwrap();
+    std::fs::create_dir(&work).unwrap();
+    mount_overlay(&[base.clone(), top], &upper, &work, &container.rootfs).unwrap();
+
+    let (result, stdout, stderr) =
+        container.run(&["sh", "-c", "cat /etc/motd; echo new > /etc/motd"], RunOptions::default());
+    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
+    assert_eq!(stdout, "top\n");
+    assert_eq!(std::fs::read_to_string(upper.join("etc/motd")).unwrap(), "new\n");
+    assert_eq!(std::fs::read_to_string(base.join("etc/motd")).unwrap(), "base\n");
+    unmount(&container.rootfs).unwrap();
+}
