@@ -229,7 +229,7 @@ pub struct RunArgs {
     /// always, missing or never
     #[arg(long, default_value = "missing")]
     pub pull: String,
-    /// OCI runtime: runc, crun, youki or a path
+    /// Runtime: embedded (default, built in), or an OCI runtime binary: runc, crun, youki or a path
     #[arg(long)]
     pub runtime: Option<String>,
     #[command(flatten)]

@@ -13,6 +13,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The embedded runtime's helper must start no thread before libcontainer forks: it is dispatched
+    // before argument parsing, logging and the async runtime.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if raw.first().is_some_and(|first| first == berth_engine::runtime::embedded::HELPER_COMMAND) {
+        let code = berth_engine::runtime::embedded::helper_main(&raw);
+        return ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(255));
+    }
     let args = args::Cli::parse();
     output::init_logging(args.global.debug);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

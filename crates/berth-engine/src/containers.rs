@@ -185,18 +185,18 @@ impl Engine {
         }
         let dir = self.dir(&container);
         let config_path = dir.bundle().join("config.json");
-        let spec: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(&config_path).map_err(Error::io(format!("reading {}", config_path.display())))?,
-        )
-        .map_err(|e| Error::Io {
-            context: format!("parsing {}", config_path.display()),
+        let spec = oci_spec::runtime::Spec::load(&config_path).map_err(|e| Error::Io {
+            context: format!("reading {}", config_path.display()),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let process = berth_runtime::exec_process(&spec, &command, tty)
+            .map_err(|source| Error::Runtime { container: container.id.clone(), source })?;
+        let process_path = dir.dir.join(format!("exec-{}.json", &container::new_id()?[..12]));
+        let json = serde_json::to_vec(&process).map_err(|e| Error::Io {
+            context: "encoding process.json".into(),
             source: std::io::Error::other(e),
         })?;
-        let mut process = spec.get("process").cloned().unwrap_or_default();
-        process["args"] = serde_json::json!(command);
-        process["terminal"] = serde_json::json!(tty);
-        let process_path = dir.dir.join(format!("exec-{}.json", &container::new_id()?[..12]));
-        std::fs::write(&process_path, serde_json::to_vec(&process).unwrap_or_default())
+        std::fs::write(&process_path, json)
             .map_err(Error::io(format!("writing {}", process_path.display())))?;
         let runtime = self.runtime(&container.runtime)?;
         let id = container.id.clone();

@@ -32,7 +32,7 @@ pub use image::{ImageSummary, Pruned};
 pub use local::PullPolicy;
 pub use paths::Paths;
 pub use pull::{PullObserver, PullOptions, Pulled, Quiet};
-pub use run::{RunOutcome, RunRequest};
+pub use run::{DEFAULT_RUNTIME, EMBEDDED_RUNTIME, RunOutcome, RunRequest};
 pub use run_options::parse_size;
 
 /// Settings for one berth invocation, resolved by the CLI from flags, environment and config.
@@ -89,9 +89,12 @@ impl Engine {
     }
 
     fn host_config(&self, domain: &str) -> HostConfig {
+        let insecure =
+            self.config.is_insecure(domain) || self.options.insecure_registries.iter().any(|r| r == domain);
         HostConfig {
-            insecure: self.config.is_insecure(domain)
-                || self.options.insecure_registries.iter().any(|r| r == domain),
+            insecure,
+            // `--insecure-registry` on the command line wins over `insecure = false` in a file.
+            https_only: !insecure && self.config.is_https_only(domain),
             cert_roots: self.paths.cert_roots.clone(),
             cert_dir: self.options.cert_dir.clone(),
         }

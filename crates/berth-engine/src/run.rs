@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_reference::Platform;
-use berth_runtime::{EtcFiles, Network, OciRuntime, RunOptions, Runtime, Stdio};
+use berth_runtime::{EmbeddedRuntime, EtcFiles, Network, OciRuntime, RunOptions, Runtime, Stdio};
 
 use crate::container::{self, Container, ContainerDir, Status};
 use crate::local::PullPolicy;
@@ -43,8 +43,11 @@ pub enum RunOutcome {
     Detached(String),
 }
 
-/// The runtime berth uses when `--runtime` is not given.
-pub const DEFAULT_RUNTIME: &str = "runc";
+/// The runtime built into berth: libcontainer, driven from a single-threaded helper process.
+pub const EMBEDDED_RUNTIME: &str = "embedded";
+
+/// The runtime berth uses when `--runtime` is not given (`BERTH_RUNTIME` overrides).
+pub const DEFAULT_RUNTIME: &str = EMBEDDED_RUNTIME;
 
 /// How long `run -d` waits for its monitor to report the container started.
 const DETACH_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -57,7 +60,11 @@ impl Engine {
     ) -> Result<RunOutcome, Error> {
         let image =
             self.local_image(&request.image, request.pull, request.platform.clone(), observer).await?;
-        let runtime_name = request.runtime.clone().unwrap_or_else(|| DEFAULT_RUNTIME.to_string());
+        let runtime_name = request
+            .runtime
+            .clone()
+            .or_else(|| std::env::var("BERTH_RUNTIME").ok().filter(|r| !r.is_empty()))
+            .unwrap_or_else(|| DEFAULT_RUNTIME.to_string());
         // Fail on a missing runtime before anything is created.
         self.runtime(&runtime_name)?;
 
@@ -200,18 +207,23 @@ impl Engine {
         Ok(files)
     }
 
-    /// The runtime called `name` (a name on PATH or a path).
-    pub(crate) fn runtime(&self, name: &str) -> Result<OciRuntime, Error> {
+    /// The runtime called `name`: `embedded` (libcontainer in a helper process that is berth itself), or an
+    /// OCI runtime binary by name on PATH or by path.
+    pub(crate) fn runtime(&self, name: &str) -> Result<Arc<dyn Runtime + Send + Sync>, Error> {
+        if name == EMBEDDED_RUNTIME {
+            let exe = std::env::current_exe().map_err(Error::io("finding the berth executable"))?;
+            return Ok(Arc::new(EmbeddedRuntime::new(exe, self.paths.root.join("embedded"))));
+        }
         let binary = if name.contains('/') {
             PathBuf::from(name)
         } else {
             find_in_path(name).ok_or_else(|| {
                 Error::Usage(format!(
-                    "the container runtime {name:?} is not installed (looked in PATH); install it (apt-get install {name}) or pass --runtime PATH"
+                    "the container runtime {name:?} is not installed (looked in PATH); install it (apt-get install {name}), pass --runtime PATH, or use --runtime embedded"
                 ))
             })?
         };
-        Ok(OciRuntime::new(binary, self.paths.runtime_state()))
+        Ok(Arc::new(OciRuntime::new(binary, self.paths.runtime_state())))
     }
 
     /// Runs a created container to its end, recording its state; forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT

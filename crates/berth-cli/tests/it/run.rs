@@ -43,10 +43,37 @@ fn exit_codes_are_the_containers_or_dockers() {
 }
 
 #[test]
-fn the_layer_semantics_image_checks_out() {
+fn the_layer_semantics_image_checks_out_under_both_runtimes() {
     let sandbox = Sandbox::new();
-    let run = sandbox.berth(&["run", "--rm", &image(Kind::Plain, "testbed/layers:1"), "/check.sh"]).success();
-    assert!(run.stdout.contains("ALL OK"), "{}", run.stdout);
+    for runtime in ["embedded", "runc"] {
+        let run = sandbox
+            .berth(&[
+                "run",
+                "--rm",
+                "--runtime",
+                runtime,
+                &image(Kind::Plain, "testbed/layers:1"),
+                "/check.sh",
+            ])
+            .success();
+        assert!(run.stdout.contains("ALL OK"), "{runtime}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn runc_backend_runs_and_reports_exit_codes() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.berth(&["run", "--rm", "--runtime", "runc", &busybox(), "echo", "hello"]).success();
+    assert_eq!(run.stdout, "hello\n");
+    assert_eq!(
+        sandbox.berth(&["run", "--rm", "--runtime", "runc", &busybox(), "sh", "-c", "exit 3"]).code,
+        3
+    );
+    assert_eq!(sandbox.berth(&["run", "--rm", "--runtime", "runc", &busybox(), "nope"]).code, 127);
+    let id = sandbox.berth(&["run", "-d", "--runtime", "runc", &busybox(), "sleep", "60"]).success().stdout;
+    let exec = sandbox.berth(&["exec", id.trim(), "echo", "in-runc"]).success();
+    assert_eq!(exec.stdout, "in-runc\n");
+    sandbox.berth(&["rm", "-f", id.trim()]).success();
 }
 
 #[test]
@@ -256,7 +283,11 @@ fn concurrent_runs_keep_state_consistent() {
         .map(|handle| handle.join().expect("thread"))
         .collect();
     let started: Vec<_> = runs.iter().filter(|(_, code)| *code == Some(0)).map(|(n, _)| n.clone()).collect();
-    assert_eq!(started.iter().filter(|n| n.as_str() == "same").count(), 1, "one name, one container: {runs:?}");
+    assert_eq!(
+        started.iter().filter(|n| n.as_str() == "same").count(),
+        1,
+        "one name, one container: {runs:?}"
+    );
     assert_eq!(started.len(), 5, "{runs:?}");
     let ps = sandbox.berth(&["ps", "-q"]).success();
     assert_eq!(ps.stdout.lines().count(), 5, "{}", ps.stdout);
