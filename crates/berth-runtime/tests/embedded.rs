@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_runtime::{
-    ContainerStatus, EmbeddedRuntime, Error, EtcFiles, RunOptions, Runtime, Stdio, build_spec, exec_process,
-    mount_overlay, unmount,
+    BindMount, ContainerStatus, EmbeddedRuntime, Error, EtcFiles, Network, RunOptions, Runtime, Stdio,
+    build_spec, exec_process, mount_overlay, unmount,
 };
 use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder};
 
@@ -355,4 +355,59 @@ fn overlay_rootfs_runs_a_container_and_keeps_writes_in_upper() {
     assert_eq!(std::fs::read_to_string(upper.join("etc/motd")).unwrap(), "new\n");
     assert_eq!(std::fs::read_to_string(base.join("etc/motd")).unwrap(), "base\n");
     unmount(&container.rootfs).unwrap();
+}
+
+#[test]
+fn forced_delete_stops_a_running_container() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("force-delete");
+    container.write_spec(&["sleep", "60"], RunOptions::default());
+    let stderr_path = container.dir.path().join("stderr");
+    let stdio = Stdio::files(
+        None,
+        File::create(container.dir.path().join("stdout")).unwrap(),
+        File::create(&stderr_path).unwrap(),
+    );
+    let runtime = container.runtime.clone();
+    let (id, bundle) = (container.id.clone(), container.bundle());
+    let runner = std::thread::spawn(move || runtime.run(&id, &bundle, stdio));
+    let started = Instant::now();
+    while container
+        .runtime
+        .state(&container.id)
+        .unwrap()
+        .is_none_or(|state| state.status != ContainerStatus::Running)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "container never reached running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    container.runtime.delete(&container.id, true).unwrap();
+    assert_eq!(runner.join().unwrap().unwrap(), 137);
+    assert!(container.runtime.state(&container.id).unwrap().is_none());
+    assert_eq!(std::fs::read_to_string(&stderr_path).unwrap(), "");
+}
+
+#[test]
+fn read_only_root_bind_mounts_and_network_host() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("mounts");
+    let shared = container.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("note"), "from the host\n").unwrap();
+    let opts = RunOptions {
+        mounts: vec![BindMount { source: shared.clone(), destination: "/data".into(), read_only: true }],
+        network: Network::Host,
+        read_only: true,
+        ..RunOptions::default()
+    };
+    let script =
+        "cat /data/note; touch /data/x || echo refused; touch /new || echo root-refused; cat /etc/hosts";
+    let (result, stdout, stderr) = container.run(&["sh", "-c", script], opts);
+    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
+    assert_eq!(stdout, "from the host\nrefused\nroot-refused\n127.0.0.1 localhost\n");
+    assert!(!container.rootfs.join("new").exists());
 }

@@ -57,6 +57,17 @@ pub fn helper_main(args: &[OsString]) -> i32 {
         }
         ("delete", Some(mode), None) => {
             let force = mode.as_os_str() == "force";
+            if !state_root.is_dir() {
+                eprintln!("container {id} does not exist");
+                return HELPER_NOT_FOUND;
+            }
+            let _lock = match DeleteLock::take(&state_root) {
+                Ok(lock) => lock,
+                Err(message) => {
+                    eprintln!("{message}");
+                    return 1;
+                }
+            };
             management(&state_root, id, |container| container.delete(force).map_err(|error| describe(&error)))
         }
         ("state", None, None) => management(&state_root, id, print_state),
@@ -140,8 +151,19 @@ fn run(state_root: &Path, id: &str, bundle: &Path) -> Result<i32, String> {
     }
     let code = wait_forwarding(pid, &blocked);
     drop(blocked);
-    if let Err(error) = container.delete(true) {
-        eprintln!("embedded runtime: cannot delete container {id} after it exited: {}", describe(&error));
+    // A forced `delete` from elsewhere may be removing the container, or have removed it already.
+    match DeleteLock::take(state_root) {
+        Ok(_lock) => {
+            if State::file_path(&container.root).exists()
+                && let Err(error) = container.delete(true)
+            {
+                eprintln!(
+                    "embedded runtime: cannot delete container {id} after it exited: {}",
+                    describe(&error)
+                );
+            }
+        }
+        Err(message) => eprintln!("embedded runtime: {message}"),
     }
     code.map_err(|error| format!("cannot wait for the container's process {pid}: {error}"))
 }
@@ -165,6 +187,23 @@ fn exec(state_root: &Path, id: &str, process_json: &Path) -> Result<i32, String>
     let code = wait_forwarding(pid, &blocked);
     drop(blocked);
     code.map_err(|error| format!("cannot wait for the exec process {pid}: {error}"))
+}
+
+/// An exclusive flock(2) on the state root, held while a container is deleted. A forced `delete` and the
+/// `run` helper's own delete after the container exits may otherwise remove the same cgroups at once, and
+/// libcontainer reports a cgroup directory that vanished under it as "could not delete".
+struct DeleteLock {
+    _directory: std::fs::File,
+}
+
+impl DeleteLock {
+    fn take(state_root: &Path) -> Result<DeleteLock, String> {
+        let directory = std::fs::File::open(state_root)
+            .map_err(|error| format!("cannot open the state directory {}: {error}", state_root.display()))?;
+        rustix::fs::flock(&directory, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|error| format!("cannot lock the state directory {}: {error}", state_root.display()))?;
+        Ok(DeleteLock { _directory: directory })
+    }
 }
 
 /// Kills and removes a container whose start failed, and reaps its init process.
