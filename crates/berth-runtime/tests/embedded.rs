@@ -155,9 +155,13 @@ fn missing_command_is_the_127_error() {
     assert!(matches!(error, Error::ExecutableNotFound { .. }), "{error:?}");
     assert_eq!(error.container_start_exit_code(), Some(127));
     assert!(error.to_string().contains("no-such-command"), "{error}");
-    // The failed start leaves nothing behind.
+    // The failed start leaves nothing behind: no state, no cgroup.
     assert!(container.runtime.state(&container.id).unwrap().is_none());
     assert!(!container.dir.path().join("state").join(&container.id).exists());
+    for hierarchy in ["memory", "pids", "cpu", "unified"] {
+        let cgroup = Path::new("/sys/fs/cgroup").join(hierarchy).join("berth").join(&container.id);
+        assert!(!cgroup.exists(), "{} left behind", cgroup.display());
+    }
 }
 
 #[test]

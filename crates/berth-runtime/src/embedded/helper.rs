@@ -68,7 +68,7 @@ pub fn helper_main(args: &[OsString]) -> i32 {
                     return 1;
                 }
             };
-            management(&state_root, id, |container| container.delete(force).map_err(|error| describe(&error)))
+            management(&state_root, id, |container| delete_with_retries(container, force))
         }
         ("state", None, None) => management(&state_root, id, print_state),
         _ => usage(action),
@@ -126,10 +126,11 @@ fn run(state_root: &Path, id: &str, bundle: &Path) -> Result<i32, String> {
         Ok(container) => container,
         Err(error) => {
             // libcontainer removes what it created when the container process fails, but not when
-            // it fails earlier (the spec, the state file); never touch a container that already
-            // existed.
+            // it fails earlier (the spec, the state file), and not cgroups it tried to remove too
+            // early (see the cleanup module); never touch a container that already existed.
             if !matches!(error, LibcontainerError::Exist) {
                 remove_leftover_state(&state_root.join(id));
+                super::cleanup::after_failed_start(spec_cgroups_path(bundle).as_deref());
             }
             return Err(describe(&error));
         }
@@ -206,14 +207,42 @@ impl DeleteLock {
     }
 }
 
+/// Deletes a container, trying again a few times: right after a forced kill, the container's processes
+/// may not have been reaped by the `run` helper yet, and their cgroups cannot be removed until they are
+/// (libcontainer itself retries for only about 100 ms).
+fn delete_with_retries(container: &mut Container, force: bool) -> Result<(), String> {
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
+    loop {
+        match container.delete(force) {
+            Ok(()) => return Ok(()),
+            Err(error) if !force || attempt >= ATTEMPTS => return Err(describe(&error)),
+            Err(_) => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+    }
+}
+
 /// Kills and removes a container whose start failed, and reaps its init process.
 fn abandon(container: &mut Container, pid: i32) {
-    let _ = container.delete(true);
+    // Killed and reaped before the delete: a zombie would keep its cgroup from being removed.
+    if let Ok(signal) = Signal::try_from(libc::SIGKILL) {
+        let _ = container.kill(signal, true);
+    }
     let mut status = 0;
     // SAFETY: waitpid writes only the status integer.
     unsafe {
         libc::waitpid(pid, &mut status, 0);
     }
+    let _ = container.delete(true);
+}
+
+/// The spec's `linux.cgroupsPath`, for cleaning up after a failed start.
+fn spec_cgroups_path(bundle: &Path) -> Option<PathBuf> {
+    let spec = oci_spec::runtime::Spec::load(bundle.join("config.json")).ok()?;
+    spec.linux().as_ref()?.cgroups_path().clone()
 }
 
 fn remove_leftover_state(container_root: &Path) {
