@@ -20,6 +20,7 @@
 //! the message on stderr. `state` prints the same JSON shape as `runc state`.
 
 mod adapt;
+mod cleanup;
 mod helper;
 mod host;
 mod signals;
