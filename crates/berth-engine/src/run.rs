@@ -324,12 +324,13 @@ impl Engine {
             let started = match record.status {
                 Status::Created => false,
                 Status::Exited => true,
-                Status::Running => runtime.state(&id).ok().flatten().is_some_and(|state| {
-                    matches!(
-                        state.status,
-                        berth_runtime::ContainerStatus::Running | berth_runtime::ContainerStatus::Stopped
-                    )
-                }),
+                // A runtime may report "stopped" for a container it is still creating (no pid yet);
+                // only "running" counts, and a container that is already gone shows up as Exited above.
+                Status::Running => runtime
+                    .state(&id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|state| state.status == berth_runtime::ContainerStatus::Running),
             };
             if started {
                 return Ok(());
