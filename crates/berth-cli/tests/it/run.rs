@@ -296,3 +296,11 @@ fn concurrent_runs_keep_state_consistent() {
     }
     assert!(sandbox.berth(&["ps", "-aq"]).success().stdout.trim().is_empty());
 }
+
+#[test]
+fn a_terminal_is_allocated_with_dash_t() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.berth(&["run", "--rm", "-t", &busybox(), "sh", "-c", "tty; exit 4"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stdout.starts_with("/dev/pts/"), "{:?}", run.stdout);
+}
