@@ -36,9 +36,10 @@ pub struct RegistryConfig {
     /// Tried in order before `location`; each gets its own credentials and TLS, never `location`'s.
     #[serde(default)]
     pub mirrors: Vec<String>,
-    /// Allow plain HTTP for this registry.
+    /// `true`: allow plain HTTP for this registry. `false`: never use plain HTTP, not even for a loopback
+    /// host (which otherwise falls back to HTTP when its HTTPS port answers in plain HTTP). Unset: the default.
     #[serde(default)]
-    pub insecure: bool,
+    pub insecure: Option<bool>,
 }
 
 impl Config {
@@ -88,7 +89,12 @@ impl Config {
 
     /// Whether plain HTTP is allowed for `domain` (as a registry or as someone's mirror).
     pub fn is_insecure(&self, domain: &str) -> bool {
-        self.registry(domain).is_some_and(|r| r.insecure)
+        self.registry(domain).is_some_and(|r| r.insecure == Some(true))
+    }
+
+    /// Whether `domain` is declared secure (`insecure = false`): HTTPS only, even on loopback.
+    pub fn is_https_only(&self, domain: &str) -> bool {
+        self.registry(domain).is_some_and(|r| r.insecure == Some(false))
     }
 }
 
@@ -111,6 +117,20 @@ mod tests {
         a.merge(b);
         assert_eq!(a.max_concurrent_downloads, Some(2));
         assert_eq!(a.registry("docker.io").unwrap().mirrors, vec!["m2:5000".to_string()]);
+    }
+
+    #[test]
+    fn insecure_can_be_true_false_or_unset() {
+        let config = Config::parse(
+            "[[registry]]\nlocation = \"a.io\"\ninsecure = true\n[[registry]]\nlocation = \"b.io\"\ninsecure = false\n\
+             [[registry]]\nlocation = \"c.io\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert!(config.is_insecure("a.io") && !config.is_https_only("a.io"));
+        assert!(!config.is_insecure("b.io") && config.is_https_only("b.io"));
+        assert!(!config.is_insecure("c.io") && !config.is_https_only("c.io"));
+        assert!(!config.is_insecure("d.io") && !config.is_https_only("d.io"));
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct HostConfig {
     /// Allow plain HTTP (also implied for loopback hosts: 127.0.0.0/8, ::1, localhost). HTTPS is still tried
     /// first; HTTP is used only when the server answers the TLS handshake with plain HTTP.
     pub insecure: bool,
+    /// Never use plain HTTP, not even for a loopback host: the user declared this host secure
+    /// (`insecure = false` in its config entry). An HTTPS port that answers in plain HTTP is then an error
+    /// saying so, instead of a silent switch to HTTP.
+    pub https_only: bool,
     /// certs.d roots, searched in order: `<root>/<host[:port]>/{*.crt, *.cert + *.key}`.
     pub cert_roots: Vec<PathBuf>,
     /// `--cert-dir`: this exact directory replaces the search.
@@ -131,7 +135,7 @@ impl Registry {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|error| Error::new(ErrorKind::Tls, domain).said(classify::describe(&error)))?;
-        let allow_http = host.insecure || token::is_loopback_host(domain);
+        let allow_http = !host.https_only && (host.insecure || token::is_loopback_host(domain));
         Ok(Registry {
             inner: Arc::new(transport::Inner {
                 domain: domain.to_string(),

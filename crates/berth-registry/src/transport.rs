@@ -21,6 +21,9 @@ use crate::token::{self, TokenCache};
 use crate::{ClientOptions, HostConfig};
 
 const MAX_REDIRECTS: usize = 5;
+/// Where a user marks a registry insecure, for the hint of an HTTPS/HTTP mix-up.
+const CONFIG_HINT: &str =
+    "berth's config.toml (`insecure = true` in its [[registry]] entry) or with --insecure-registry";
 /// The longest Retry-After we wait for; longer ones become a RateLimited error at once.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// The most time one request may spend waiting between retries.
@@ -210,7 +213,7 @@ impl Inner {
                 self.execute(outgoing).await
             }
             Err(error) if *error.kind() == ErrorKind::HttpsToHttpServer => {
-                Err(error.with_config_hint(Some("berth's configuration (insecure registries)")))
+                Err(error.with_config_hint(Some(CONFIG_HINT)))
             }
             other => other,
         }
@@ -298,7 +301,13 @@ impl Inner {
                 let body = response.bytes().await.unwrap_or_default();
                 let text = String::from_utf8_lossy(&body).to_string();
                 if text.contains("HTTP request to an HTTPS server") {
-                    return Err(self.error(ErrorKind::HttpToHttpsServer).said(text.trim().to_string()));
+                    // After a redirect the host that speaks HTTPS is not the registry: name it.
+                    let said = if origin(&url) == auth_origin {
+                        text.trim().to_string()
+                    } else {
+                        format!("{}: {}", token::redact_url(&url), text.trim())
+                    };
+                    return Err(self.error(ErrorKind::HttpToHttpsServer).said(said));
                 }
                 return Err(self.error(ErrorKind::Http { status: 400 }).said(decode_envelope(&body).1));
             }

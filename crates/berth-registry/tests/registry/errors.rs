@@ -71,7 +71,12 @@ fn unknown_ca_names_the_certs_d_dirs() {
     let testbed = Testbed::shared();
     let empty = tempfile::tempdir().unwrap();
     let host = testbed.basic.host();
-    let config = HostConfig { insecure: false, cert_roots: vec![empty.path().to_path_buf()], cert_dir: None };
+    let config = HostConfig {
+        insecure: false,
+        https_only: false,
+        cert_roots: vec![empty.path().to_path_buf()],
+        cert_dir: None,
+    };
     let error = run(registry(&host, &config, basic(ALICE)).ping()).unwrap_err();
     let ErrorKind::UnknownCa { searched } = error.kind() else { panic!("{error}") };
     assert_eq!(searched[0], empty.path().join(&host));
@@ -85,7 +90,12 @@ fn mtls_without_client_certificate() {
     let certs = tempfile::tempdir().unwrap();
     let host = testbed.mtls.host();
     testbed.pki.write_certs_d(certs.path(), &host, false).unwrap();
-    let config = HostConfig { insecure: false, cert_roots: vec![certs.path().to_path_buf()], cert_dir: None };
+    let config = HostConfig {
+        insecure: false,
+        https_only: false,
+        cert_roots: vec![certs.path().to_path_buf()],
+        cert_dir: None,
+    };
     let error = run(registry(&host, &config, None).resolve(&reference(&host, "testbed/busybox:1"), &amd64()))
         .unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::ClientCertRequired, "{error}");
@@ -130,7 +140,12 @@ fn misnamed_client_certificate_is_a_named_warning() {
     let host = testbed.mtls.host();
     let dir = testbed.pki.write_certs_d(certs.path(), &host, true).unwrap();
     std::fs::rename(dir.join("client.cert"), dir.join("client.crt")).unwrap();
-    let config = HostConfig { insecure: false, cert_roots: vec![certs.path().to_path_buf()], cert_dir: None };
+    let config = HostConfig {
+        insecure: false,
+        https_only: false,
+        cert_roots: vec![certs.path().to_path_buf()],
+        cert_dir: None,
+    };
     let client = registry(&host, &config, None);
     assert_eq!(client.warnings().len(), 1, "{:?}", client.warnings());
     assert!(client.warnings()[0].contains("client.crt") && client.warnings()[0].contains("client.cert"));

@@ -44,7 +44,7 @@ pub fn quick_options() -> ClientOptions {
 /// A HostConfig whose certs.d holds the testbed CA (and the client pair for the mTLS registry).
 pub fn host_config(testbed: &Testbed, certs_d: &Path) -> HostConfig {
     testbed.certs_d(certs_d).expect("writing certs.d");
-    HostConfig { insecure: false, cert_roots: vec![certs_d.to_path_buf()], cert_dir: None }
+    HostConfig { insecure: false, https_only: false, cert_roots: vec![certs_d.to_path_buf()], cert_dir: None }
 }
 
 pub fn registry(domain: &str, host: &HostConfig, credential: Option<Found>) -> Registry {
