@@ -26,6 +26,9 @@ pub use token::{IssuedToken, TokenIssuer};
 pub const ALICE: (&str, &str) = ("alice", "wonderland");
 /// bob may only pull (token registry); on the basic registry he has no account.
 pub const BOB: (&str, &str) = ("bob", "builder");
+/// eve has an account on the token issuer but no rights anywhere: her tokens grant nothing, so the
+/// registry refuses her even public pulls (a valid credential without the pull right).
+pub const EVE: (&str, &str) = ("eve", "nothing");
 /// The `service` the token registry names in its challenge and the issuer signs for.
 pub const TOKEN_SERVICE: &str = "berth-testkit-registry";
 /// The `iss` claim the registry is configured to trust.

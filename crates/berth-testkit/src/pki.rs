@@ -168,6 +168,29 @@ impl Pki {
         Ok(host_dir)
     }
 
+    /// Issues another server certificate from this PKI's CA naming exactly `names` (DNS names or IP
+    /// addresses), written to `dir/server.crt` and `dir/server.key`. It exists for tests that need a
+    /// certificate a client trusts but that does not name the host it dialled (`["wrong.example"]`).
+    pub fn issue_server_cert(&self, dir: &Path, names: &[&str]) -> anyhow::Result<(PathBuf, PathBuf)> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let ca_key_pem =
+            fs::read_to_string(&self.ca_key).with_context(|| format!("reading {}", self.ca_key.display()))?;
+        let ca_cert_pem = fs::read_to_string(&self.ca_cert)
+            .with_context(|| format!("reading {}", self.ca_cert.display()))?;
+        let ca_key = KeyPair::from_pem(&ca_key_pem).context("parsing the CA key")?;
+        let issuer = Issuer::from_ca_cert_pem(&ca_cert_pem, ca_key).context("loading the CA")?;
+        let key = KeyPair::generate().context("generating a server key")?;
+        let common_name = names.first().copied().unwrap_or("berth-testkit server");
+        let mut params = leaf_params(common_name, names.iter().map(|name| name.to_string()).collect())?;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &issuer).context("signing the server cert")?;
+        let (cert_path, key_path) = (dir.join("server.crt"), dir.join("server.key"));
+        write_file(&cert_path, cert.pem().as_bytes(), 0o644)?;
+        write_file(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+        Ok((cert_path, key_path))
+    }
+
     /// The CA and every certificate as DER, in PEM file order.
     pub fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
         let pem = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -214,6 +237,18 @@ impl Pki {
         Ok(config)
     }
 
+    /// A TLS server configuration presenting `cert` and `key` (e.g. from [`Pki::issue_server_cert`]).
+    pub fn server_tls_config_from(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
+        let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?
+            .with_no_client_auth()
+            .with_single_cert(Pki::certificates(cert)?, Pki::private_key(key)?)
+            .with_context(|| format!("loading the server certificate {}", cert.display()))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(config)
+    }
+
     /// A TLS server configuration presenting the test server certificate (ALPN h2 and http/1.1).
     pub fn server_tls_config(&self) -> anyhow::Result<rustls::ServerConfig> {
         let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
@@ -251,5 +286,23 @@ mod tests {
         let host = pki.write_certs_d(&dir.path().join("certs.d"), "127.0.0.1:1234", true).unwrap();
         assert!(host.join("ca.crt").is_file() && host.join("client.cert").is_file());
         assert!(host.join("client.key").is_file());
+        let (cert, key) = pki.issue_server_cert(&dir.path().join("wrong"), &["wrong.example"]).unwrap();
+        Pki::server_tls_config_from(&cert, &key).unwrap();
+        use rustls::client::danger::ServerCertVerifier;
+        // Valid for the name it carries, not for the loopback address the test servers listen on.
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(pki.root_store().unwrap()),
+            crypto_provider(),
+        )
+        .build()
+        .unwrap();
+        let leaf = &Pki::certificates(&cert).unwrap()[0];
+        let now = rustls_pki_types::UnixTime::now();
+        let verify = |name: &str| {
+            let name = rustls_pki_types::ServerName::try_from(name.to_string()).unwrap();
+            verifier.verify_server_cert(leaf, &[], &name, &[], now)
+        };
+        assert!(verify("wrong.example").is_ok());
+        assert!(verify("127.0.0.1").is_err());
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A reverse proxy (not a forward proxy): clients talk to it as if it were the registry. It exists to
 //! produce on demand what real registries and CDNs do only sometimes: 5xx and 429 answers, connections
-//! reset mid-blob, stalled bodies, blob redirects to another host.
+//! reset mid-blob, stalled bodies, corrupted bodies, blob redirects to another host.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -35,6 +35,9 @@ pub enum Fault {
     Stall { bytes: u64, path_contains: Option<String>, times: usize },
     /// Answer blob GETs with `307` to the same path on `to` (a base URL such as `http://127.0.0.1:PORT`).
     RedirectBlobs { to: String },
+    /// Forward, but flip every bit of one byte of the response body (the middle byte when the upstream
+    /// sent a `Content-Length`, else the first): a stand-in for a cache or disk that corrupts data.
+    Corrupt { path_contains: Option<String>, times: usize },
 }
 
 /// `RateLimit-Limit` of an injected 429 (Docker Hub's format: limit;w=window seconds).
@@ -81,7 +84,7 @@ struct Inner {
 
 /// What to do with one request, decided under the lock.
 enum Action {
-    Forward { reset_after: Option<u64>, stall_after: Option<u64> },
+    Forward { reset_after: Option<u64>, stall_after: Option<u64>, corrupt: bool },
     Answer { status: u16, retry_after: Option<u64> },
     Redirect { to: String },
 }
@@ -90,15 +93,31 @@ impl Proxy {
     /// An HTTP proxy on 127.0.0.1 (ephemeral port) in front of `upstream_base_url`
     /// (`http(s)://127.0.0.1:PORT`), trusting the test CA and presenting the client pair upstream.
     pub fn start(upstream_base_url: &str, pki: &Pki) -> anyhow::Result<Proxy> {
-        Proxy::start_inner(upstream_base_url, pki, false)
+        Proxy::start_inner(upstream_base_url, pki, None)
     }
 
     /// Same as [`Proxy::start`], serving HTTPS with the test server certificate.
     pub fn start_tls(upstream_base_url: &str, pki: &Pki) -> anyhow::Result<Proxy> {
-        Proxy::start_inner(upstream_base_url, pki, true)
+        Proxy::start_inner(upstream_base_url, pki, Some(pki.server_tls_config()?))
     }
 
-    fn start_inner(upstream_base_url: &str, pki: &Pki, tls: bool) -> anyhow::Result<Proxy> {
+    /// Same as [`Proxy::start_tls`], presenting another server identity (e.g. a certificate from
+    /// [`Pki::issue_server_cert`] that does not name 127.0.0.1). `pki` is still what the proxy trusts
+    /// upstream.
+    pub fn start_tls_with(
+        upstream_base_url: &str,
+        pki: &Pki,
+        server: rustls::ServerConfig,
+    ) -> anyhow::Result<Proxy> {
+        Proxy::start_inner(upstream_base_url, pki, Some(server))
+    }
+
+    fn start_inner(
+        upstream_base_url: &str,
+        pki: &Pki,
+        server_tls: Option<rustls::ServerConfig>,
+    ) -> anyhow::Result<Proxy> {
+        let tls = server_tls.is_some();
         let client = crate::http::reqwest_builder(pki, true)?
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -112,7 +131,7 @@ impl Proxy {
         let handler_state = state.clone();
         let server = ServerThread::start(
             "proxy",
-            if tls { Some(pki.server_tls_config()?) } else { None },
+            server_tls,
             Arc::new(move |request| {
                 let state = handler_state.clone();
                 Box::pin(async move { state.handle(request).await })
@@ -208,22 +227,26 @@ impl State {
             ),
             Fault::ResetAfter { bytes, path_contains, times } => (
                 matches(path, path_contains) && (*times == 0 || inner.fired < *times),
-                Some(Action::Forward { reset_after: Some(*bytes), stall_after: None }),
+                Some(Action::Forward { reset_after: Some(*bytes), stall_after: None, corrupt: false }),
             ),
             Fault::Stall { bytes, path_contains, times } => (
                 matches(path, path_contains) && (*times == 0 || inner.fired < *times),
-                Some(Action::Forward { reset_after: None, stall_after: Some(*bytes) }),
+                Some(Action::Forward { reset_after: None, stall_after: Some(*bytes), corrupt: false }),
             ),
             Fault::RedirectBlobs { to } => {
                 (is_blob_get(method, path), Some(Action::Redirect { to: to.clone() }))
             }
+            Fault::Corrupt { path_contains, times } => (
+                matches(path, path_contains) && (*times == 0 || inner.fired < *times),
+                Some(Action::Forward { reset_after: None, stall_after: None, corrupt: true }),
+            ),
         };
         match action {
             Some(action) if fires => {
                 inner.fired += 1;
                 action
             }
-            _ => Action::Forward { reset_after: None, stall_after: None },
+            _ => Action::Forward { reset_after: None, stall_after: None, corrupt: false },
         }
     }
 
@@ -265,8 +288,8 @@ impl State {
                 }
                 response
             }
-            Action::Forward { reset_after, stall_after } => {
-                match self.forward(request, &path_and_query, reset_after, stall_after).await {
+            Action::Forward { reset_after, stall_after, corrupt } => {
+                match self.forward(request, &path_and_query, reset_after, stall_after, corrupt).await {
                     Ok(response) => response,
                     Err(error) => {
                         registry_error(502, &format!("proxy: upstream {}: {error:#}", self.upstream))
@@ -291,6 +314,7 @@ impl State {
         path_and_query: &str,
         reset_after: Option<u64>,
         stall_after: Option<u64>,
+        corrupt: bool,
     ) -> anyhow::Result<Response<Body>> {
         let (parts, body) = request.into_parts();
         // Buffered: request bodies in tests are small enough, and a known length keeps uploads simple.
@@ -324,6 +348,8 @@ impl State {
             response = response.header(name, value);
         }
         let limit = reset_after.or(stall_after);
+        // HEAD answers and empty bodies have nothing to corrupt; the position never matches then.
+        let corrupt_at = corrupt.then(|| upstream_response.content_length().map_or(0, |length| length / 2));
         let body = futures_util::stream::unfold(
             (upstream_response, 0u64, false),
             move |(mut upstream, sent, done)| async move {
@@ -346,6 +372,14 @@ impl State {
                         if let Some(limit) = limit {
                             let allowed = usize::try_from(limit - sent).unwrap_or(usize::MAX);
                             chunk.truncate(allowed);
+                        }
+                        if let Some(position) = corrupt_at
+                            && (sent..sent + chunk.len() as u64).contains(&position)
+                        {
+                            let mut bytes = chunk.to_vec();
+                            let index = usize::try_from(position - sent).unwrap_or(0);
+                            bytes[index] = !bytes[index];
+                            chunk = Bytes::from(bytes);
                         }
                         let sent = sent + chunk.len() as u64;
                         Some((Ok(Frame::data(chunk)), (upstream, sent, false)))

@@ -79,12 +79,37 @@ impl Registry {
         Ok(registry)
     }
 
+    /// A token registry whose challenges name `realm` instead of the issuer's own URL, e.g. a plain-HTTP
+    /// proxy in front of `issuer` (`http://127.0.0.1:PORT/token`): for testing what a client does with an
+    /// unsafe realm. Tokens are still verified against `pki`'s token certificate.
+    pub fn start_with_realm(pki: &Pki, issuer: &TokenIssuer, realm: &str) -> anyhow::Result<Registry> {
+        let scratch = tempfile::Builder::new()
+            .prefix("registry-token-realm-")
+            .tempdir_in(crate::scratch::process_dir()?)
+            .context("creating a registry dir")?;
+        let mut registry =
+            Registry::start_configured(Kind::Token, pki, Some(issuer), scratch.path(), Some(realm))?;
+        registry._scratch = Some(scratch);
+        Ok(registry)
+    }
+
     /// Like [`Registry::start`], with config, storage and log in `dir` (created; kept after drop).
     pub fn start_in(
         kind: Kind,
         pki: &Pki,
         issuer: Option<&TokenIssuer>,
         dir: &Path,
+    ) -> anyhow::Result<Registry> {
+        Registry::start_configured(kind, pki, issuer, dir, None)
+    }
+
+    /// `realm` replaces the issuer's URL in a token registry's configuration.
+    fn start_configured(
+        kind: Kind,
+        pki: &Pki,
+        issuer: Option<&TokenIssuer>,
+        dir: &Path,
+        realm: Option<&str>,
     ) -> anyhow::Result<Registry> {
         if kind == Kind::Token && issuer.is_none() {
             bail!("a token registry needs a token issuer");
@@ -98,7 +123,7 @@ impl Registry {
         // A free port can be taken between releasing it and the registry binding it: retry a few times.
         for _ in 0..START_ATTEMPTS {
             let port = free_port()?;
-            fs::write(dir.join("config.yml"), config_yaml(kind, pki, issuer, dir, port))
+            fs::write(dir.join("config.yml"), config_yaml(kind, pki, issuer, realm, dir, port))
                 .with_context(|| format!("writing {}", dir.join("config.yml").display()))?;
             let mut registry =
                 Registry { kind, port, dir: dir.to_path_buf(), pid: 0, child: None, _scratch: None };
@@ -236,7 +261,14 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Distribution's config.yml for `kind` (docs/configuration.md).
-fn config_yaml(kind: Kind, pki: &Pki, issuer: Option<&TokenIssuer>, dir: &Path, port: u16) -> String {
+fn config_yaml(
+    kind: Kind,
+    pki: &Pki,
+    issuer: Option<&TokenIssuer>,
+    realm: Option<&str>,
+    dir: &Path,
+    port: u16,
+) -> String {
     let name = kind.name();
     let mut yaml = format!(
         "version: 0.1\n\
@@ -269,7 +301,8 @@ fn config_yaml(kind: Kind, pki: &Pki, issuer: Option<&TokenIssuer>, dir: &Path, 
             );
         }
         Kind::Token => {
-            let realm = issuer.map(TokenIssuer::realm).unwrap_or_default();
+            let realm =
+                realm.map(str::to_owned).or_else(|| issuer.map(TokenIssuer::realm)).unwrap_or_default();
             let _ = write!(
                 yaml,
                 "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    \

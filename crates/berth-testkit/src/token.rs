@@ -3,7 +3,7 @@
 //! It implements the Distribution token specs: `GET /token` ("Token Authentication Specification",
 //! docs/spec/auth/token.md) and `POST /token` ("OAuth2 Token Authentication", docs/spec/auth/oauth.md,
 //! grant types `password` and `refresh_token`). Policy: alice may do everything, bob may only pull,
-//! anonymous callers may pull `library/*` and `public/*`; everything else is an empty grant, which the
+//! eve may log in but do nothing, anonymous callers may pull `library/*` and `public/*`; everything else is an empty grant, which the
 //! registry answers with 401 `insufficient_scope`.
 
 use std::collections::HashMap;
@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::http::{Body, ServerThread, full};
 use crate::jwt::{Signer, rfc3339_utc};
-use crate::{ALICE, BOB, Pki, TOKEN_ISSUER, TOKEN_SERVICE};
+use crate::{ALICE, BOB, EVE, Pki, TOKEN_ISSUER, TOKEN_SERVICE};
 
 /// One token the issuer gave out, for assertions.
 #[derive(Debug, Clone)]
@@ -127,7 +127,9 @@ enum Caller {
 }
 
 fn check_password(user: &str, password: &str) -> bool {
-    [ALICE, BOB].iter().any(|(known_user, known_password)| *known_user == user && *known_password == password)
+    [ALICE, BOB, EVE]
+        .iter()
+        .any(|(known_user, known_password)| *known_user == user && *known_password == password)
 }
 
 /// `type:name:actions`; the name may contain ':' (`host:port/repo`), so type is the first field and
@@ -150,6 +152,7 @@ fn grant(user: Option<&str>, scopes: &[String]) -> serde_json::Value {
             }
             None => Vec::new(),
             Some(user) if user == ALICE.0 => actions,
+            Some(user) if user == EVE.0 => Vec::new(),
             Some(_) => actions.into_iter().filter(|action| *action == "pull").collect(),
         };
         if !granted.is_empty() {
@@ -390,6 +393,8 @@ mod tests {
             vec!["repository:team/app:pull,push".to_owned(), "repository:library/x:pull,push".to_owned()];
         assert_eq!(grant(Some("alice"), &scopes)[0]["actions"], json!(["pull", "push"]));
         assert_eq!(grant(Some("bob"), &scopes)[0]["actions"], json!(["pull"]));
+        assert_eq!(grant(Some("eve"), &scopes), json!([]));
+        assert!(check_password(EVE.0, EVE.1) && !check_password(EVE.0, ALICE.1));
         let anonymous = grant(None, &scopes);
         assert_eq!(anonymous.as_array().unwrap().len(), 1);
         assert_eq!(anonymous[0]["name"], "library/x");
