@@ -5,6 +5,8 @@ mod util;
 
 mod auth;
 mod errors;
+mod errors_more;
+mod mirrors;
 mod pull;
 mod rootfs;
 mod run;
