@@ -49,6 +49,26 @@ fn a_valid_login_without_the_pull_right_is_not_a_wrong_password() {
     );
 }
 
+#[test]
+fn a_403_with_a_valid_login_is_denied_not_a_wrong_password() {
+    let sandbox = Sandbox::new();
+    let tb = testbed();
+    // The basic registry has no per-repository rights; a proxy answers 403 DENIED as registries with
+    // repository permissions do for a login that may not pull.
+    let proxy = Proxy::start(&tb.basic.url(), &tb.pki).expect("proxy");
+    proxy.set_fault(Fault::Status {
+        status: 403,
+        retry_after: None,
+        path_contains: Some("/manifests/".into()),
+        times: 0,
+    });
+    let reference = format!("{}/testbed/busybox:1", proxy.host());
+    let run = sandbox.berth(&["pull", "--creds", &format!("{}:{}", ALICE.0, ALICE.1), &reference]).failure();
+    run.stderr_has(&reference).stderr_has("denied").stderr_has("lack pull permission").stderr_has("DENIED");
+    assert!(!run.stderr.to_lowercase().contains("username or password"), "{}", run.stderr);
+    assert!(run.hint().contains("lacks pull access"), "{}", run.stderr);
+}
+
 /// `store/blobs/sha256/<hex>` for a digest string.
 fn blob_path(store: &Path, digest: &str) -> PathBuf {
     let (algorithm, hex) = digest.split_once(':').expect("algorithm:hex");
