@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::rc::Rc;
 
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
@@ -53,6 +54,8 @@ struct Walker<'a> {
     link: Vec<u8>,
     xattrs: Vec<(Vec<u8>, Vec<u8>)>,
     deferred: Vec<Deferred>,
+    /// The last regular file's parent directory: its cleaned path and descriptor.
+    parent_cache: Option<(Vec<u8>, Rc<OwnedFd>)>,
 }
 
 pub(crate) fn apply<R: Read>(
@@ -71,6 +74,7 @@ pub(crate) fn apply<R: Read>(
         link: Vec::new(),
         xattrs: Vec::new(),
         deferred: Vec::new(),
+        parent_cache: None,
     };
     let mut archive = tar::Archive::new(BufReader::with_capacity(READ_BUFFER, reader));
     let mut entries = 0u64;
@@ -134,6 +138,10 @@ impl Walker<'_> {
             }
         }
         let metadata = self.metadata(&mut entry)?;
+        if !matches!(entry_type, EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse) {
+            // Directories, links and nodes can replace a directory the cached parent was resolved through.
+            self.parent_cache = None;
+        }
 
         if self.path.is_empty() {
             return match entry_type {
@@ -143,7 +151,12 @@ impl Walker<'_> {
             };
         }
         let (_, name) = names::split(&self.path);
-        match names::classify(name).map_err(|reason| self.invalid(reason))? {
+        let kind = names::classify(name).map_err(|reason| self.invalid(reason))?;
+        if kind != Kind::Plain {
+            // Whiteouts remove what they name, which may be the cached directory.
+            self.parent_cache = None;
+        }
+        match kind {
             Kind::Opaque => return self.opaque(),
             Kind::Whiteout(target) => {
                 let target_len = target.len();
@@ -227,9 +240,31 @@ impl Walker<'_> {
         Ok(Metadata { mode, uid, gid, mtime })
     }
 
-    fn parent(&self) -> Result<OwnedFd, Error> {
+    /// The current entry's parent directory, resolved (and created) inside the root.
+    fn parent(&self) -> Result<Rc<OwnedFd>, Error> {
+        self.resolve_parent()
+    }
+
+    /// Like [`Walker::parent`], but reuses the last regular file's parent when it is the same directory
+    /// (tar streams list a directory's files together). Only regular files use and fill the cache: creating
+    /// a file never replaces a directory above it, so the cached descriptor still names the directory the
+    /// path resolves to; every other entry clears the cache before it changes the tree (see `entry`).
+    fn file_parent(&mut self) -> Result<Rc<OwnedFd>, Error> {
         let (parent, _) = names::split(&self.path);
-        self.root.directory_creating(parent).map_err(|errno| match errno {
+        if let Some((cached_path, fd)) = &self.parent_cache
+            && cached_path.as_slice() == parent
+        {
+            return Ok(Rc::clone(fd));
+        }
+        let fd = self.resolve_parent()?;
+        let (parent, _) = names::split(&self.path);
+        self.parent_cache = Some((parent.to_vec(), Rc::clone(&fd)));
+        Ok(fd)
+    }
+
+    fn resolve_parent(&self) -> Result<Rc<OwnedFd>, Error> {
+        let (parent, _) = names::split(&self.path);
+        self.root.directory_creating(parent).map(Rc::new).map_err(|errno| match errno {
             Errno::NOTDIR | Errno::NOENT | Errno::LOOP => {
                 self.invalid(format!("its parent directory cannot be created inside the layer ({errno})"))
             }
@@ -238,12 +273,18 @@ impl Walker<'_> {
     }
 
     fn file<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, metadata: &Metadata) -> Result<(), Error> {
-        let parent = self.parent()?;
+        let parent = self.file_parent()?;
         let (_, name) = names::split(&self.path);
-        root::clear(&parent, name, false).map_err(self.failed("replace"))?;
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&parent, name, flags, Mode::from_raw_mode(0o600))
-            .map_err(self.failed("create"))?;
+        // Most names are new in their layer: try the create first and clear only what is in the way.
+        let fd = match rustix::fs::openat(&*parent, name, flags, Mode::from_raw_mode(0o600)) {
+            Err(Errno::EXIST) => {
+                root::clear(&parent, name, false).map_err(self.failed("replace"))?;
+                rustix::fs::openat(&*parent, name, flags, Mode::from_raw_mode(0o600))
+            }
+            other => other,
+        }
+        .map_err(self.failed("create"))?;
         let mut file = File::from(fd);
         loop {
             let read = match entry.read(&mut self.buffer) {

@@ -174,3 +174,34 @@ fn truncated_stream_is_a_read_error() {
     );
     assert!(matches!(result, Err(berth_unpack::Error::Read { .. })), "{result:?}");
 }
+
+#[test]
+fn files_follow_a_directory_replaced_between_them() {
+    // Files of one directory reuse its resolved descriptor; an entry that replaces the directory in between
+    // (with a symlink, a file, a fresh directory) must send the later files through the new path.
+    let sandbox = Sandbox::new();
+    let mut layer = Layer::new();
+    layer
+        .dir("real")
+        .file("d/first", b"1")
+        .symlink("d", "real")
+        .file("d/second", b"2")
+        .file("gone/a", b"a")
+        .file("gone", b"now a file")
+        .dir("gone")
+        .file("gone/b", b"b")
+        .file("x/y/z", b"z")
+        .file("x/y", b"now a file")
+        .file("x/y2", b"sibling");
+    let tar = layer.tar();
+    sandbox.unpack(&tar).unwrap();
+    let dest = &sandbox.dest;
+    assert_eq!(std::fs::read(dest.join("real/second")).unwrap(), b"2");
+    assert!(!dest.join("real/first").exists());
+    assert!(std::fs::symlink_metadata(dest.join("d")).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(dest.join("gone/b")).unwrap(), b"b");
+    assert!(!dest.join("gone/a").exists());
+    assert_eq!(std::fs::read(dest.join("x/y")).unwrap(), b"now a file");
+    assert_eq!(std::fs::read(dest.join("x/y2")).unwrap(), b"sibling");
+    sandbox.assert_outside_unchanged();
+}
