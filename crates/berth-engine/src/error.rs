@@ -94,6 +94,10 @@ impl Error {
                 "the layer's data is damaged (in transit or at the registry): try again, and tell the registry's operator if it persists"
                     .into(),
             ),
+            Error::Store(berth_store::Error::DigestMismatch { .. }) => Some(
+                "the registry sent bytes that do not match their digest, so they were damaged (in transit or at the registry) and nothing was stored: try again, and tell the registry's operator if it persists"
+                    .into(),
+            ),
             Error::Corrupt { .. } => Some("remove it with `berth rmi` and pull it again".into()),
             Error::Credentials { registry, .. } => Some(format!(
                 "fix the credential source named above, or log in again with `berth login {registry}`"

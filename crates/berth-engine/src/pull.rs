@@ -227,7 +227,19 @@ impl Engine {
     ) -> Result<(), Error> {
         let mut attempt = 1;
         loop {
+            let resuming = self.store.partial_len(&layer.digest) > 0;
             match self.fetch_layer(image, registry, repository, layer, diff_id, chain_id, observer).await {
+                // Bytes kept from an earlier attempt can be bad (a write that failed half-way, a crash);
+                // the store has dropped them, so start over from zero once rather than fail.
+                Err(Error::Store(berth_store::Error::DigestMismatch { .. }))
+                    if resuming && attempt < LAYER_ATTEMPTS =>
+                {
+                    observer.warning(&format!(
+                        "layer {}: the partial download kept from an earlier attempt was damaged; downloading it again",
+                        layer.digest
+                    ));
+                    attempt += 1;
+                }
                 Err(Error::Registry { source, .. })
                     if attempt < LAYER_ATTEMPTS && is_retryable(source.kind()) =>
                 {
@@ -305,11 +317,27 @@ impl Engine {
         }
         let (unpacked, drained, ingest) =
             joined.map_err(Error::io(format!("ingest of layer {}", layer.digest)))?;
-        let unpacked = unpacked.map_err(|source| Error::Unpack {
-            image: image.to_string(),
-            digest: layer.digest.to_string(),
-            source,
-        })?;
+        let unpacked = match unpacked {
+            Ok(unpacked) => unpacked,
+            Err(source) => {
+                // Damaged bytes usually trip the decompressor before the digest is checked. When every
+                // byte arrived, the digest decides which it was: a mismatch is reported as such (and the
+                // store drops the partial); otherwise the partial goes too, so that no later pull replays
+                // bytes that cannot be unpacked.
+                if drained.is_ok() && ingest.offset() == ingest.size() {
+                    ingest.commit()?;
+                } else {
+                    let partial = ingest.path().to_path_buf();
+                    drop(ingest);
+                    let _ = std::fs::remove_file(partial);
+                }
+                return Err(Error::Unpack {
+                    image: image.to_string(),
+                    digest: layer.digest.to_string(),
+                    source,
+                });
+            }
+        };
         drained.map_err(Error::io(format!("reading layer {}", layer.digest)))?;
         // A wrong compressed digest is reported by the store, which also discards the partial file.
         ingest.commit()?;

@@ -21,6 +21,12 @@ impl Store {
         self.blob_path(digest).is_file()
     }
 
+    /// How many bytes an interrupted download of `digest` left to resume from (0 when none).
+    pub fn partial_len(&self, digest: &Digest) -> u64 {
+        let partial = self.dir("ingest").join(format!("{}.partial", digest.hex()));
+        std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0)
+    }
+
     /// Reads a whole blob into memory, refusing blobs larger than `max` bytes, and verifies its digest (a
     /// blob damaged on disk is an error, not data).
     pub fn read_blob(&self, digest: &Digest, max: u64) -> Result<Vec<u8>, Error> {
