@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::oci::{Stdio, StdioTarget};
 
 /// How long runc may take to create the container and send the terminal.
-const CONSOLE_WAIT: Duration = Duration::from_secs(120);
+pub(crate) const CONSOLE_WAIT: Duration = Duration::from_secs(120);
 
 static SOCKET_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -186,7 +186,7 @@ pub(crate) fn has_controlling_terminal() -> bool {
     std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").is_ok()
 }
 
-struct RemoveOnDrop(Vec<PathBuf>);
+pub(crate) struct RemoveOnDrop(pub(crate) Vec<PathBuf>);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
@@ -196,14 +196,14 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn dup_file(fd: RawFd) -> std::io::Result<File> {
+pub(crate) fn dup_file(fd: RawFd) -> std::io::Result<File> {
     // SAFETY: fds 0 and 1 stay open for the life of the process; the borrow ends with the dup.
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     Ok(File::from(borrowed.try_clone_to_owned()?))
 }
 
 /// Receives one fd sent with SCM_RIGHTS (unix(7), cmsg(3)).
-fn receive_fd(stream: &UnixStream) -> std::io::Result<OwnedFd> {
+pub(crate) fn receive_fd(stream: &UnixStream) -> std::io::Result<OwnedFd> {
     stream.set_nonblocking(false)?;
     let mut name = [0u8; 4096];
     let mut iov = libc::iovec { iov_base: name.as_mut_ptr().cast(), iov_len: name.len() };
@@ -238,7 +238,7 @@ fn receive_fd(stream: &UnixStream) -> std::io::Result<OwnedFd> {
 }
 
 /// Gives the container's terminal the size of berth's, when berth has one.
-fn copy_window_size(from: RawFd, to: RawFd) {
+pub(crate) fn copy_window_size(from: RawFd, to: RawFd) {
     // SAFETY: winsize is plain data; the ioctls only read/write that struct.
     unsafe {
         let mut size: libc::winsize = std::mem::zeroed();
@@ -249,14 +249,14 @@ fn copy_window_size(from: RawFd, to: RawFd) {
 }
 
 /// berth's terminal in raw mode for the life of the value; restored on drop.
-struct RawMode {
+pub(crate) struct RawMode {
     /// Its own copy of the fd: the copy thread may close the original before this is dropped.
     fd: OwnedFd,
     saved: libc::termios,
 }
 
 impl RawMode {
-    fn enter(fd: RawFd) -> Option<RawMode> {
+    pub(crate) fn enter(fd: RawFd) -> Option<RawMode> {
         // SAFETY: termios is plain data filled by tcgetattr; the calls fail harmlessly on a non-terminal;
         // `fd` is open for the duration of this call (the caller holds it).
         unsafe {

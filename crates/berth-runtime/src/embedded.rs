@@ -9,8 +9,10 @@
 //! arguments after [`HELPER_COMMAND`] before it starts a runtime or a thread.
 //!
 //! The helper's command line (positional, all operands given on every call):
-//! - `run STATE_ROOT ID BUNDLE ERROR_FILE`: create, start, wait, delete; exits with the container's status.
-//! - `exec STATE_ROOT ID PROCESS_JSON ERROR_FILE`: run one more process in the container; its status.
+//! - `run STATE_ROOT ID BUNDLE ERROR_FILE [CONSOLE_SOCKET]`: create, start, wait, delete; exits with the
+//!   container's status.
+//! - `exec STATE_ROOT ID PROCESS_JSON ERROR_FILE [CONSOLE_SOCKET]`: run one more process in the
+//!   container; its status.
 //! - `kill STATE_ROOT ID SIGNAL`, `delete STATE_ROOT ID force|keep`, `state STATE_ROOT ID`.
 //!
 //! Telling the container's status from the helper's own failure works as with runc's json log: before it
@@ -18,12 +20,17 @@
 //! is the container's. The text also goes to the helper's stderr, which is the container's stderr.
 //! Management actions exit 0 on success, [`HELPER_NOT_FOUND`] for an unknown container, 1 otherwise with
 //! the message on stderr. `state` prints the same JSON shape as `runc state`.
+//!
+//! A terminal (`process.terminal` for `run`, the process file's `terminal` for `exec`) needs
+//! CONSOLE_SOCKET: the path of a unix socket berth listens on, where libcontainer sends the master side of
+//! the container's pseudo-terminal (see the `terminal` module); the helper still runs in the foreground.
 
 mod adapt;
 mod cleanup;
 mod helper;
 mod host;
 mod signals;
+mod terminal;
 
 pub use helper::helper_main;
 pub use host::EmbeddedRuntime;

@@ -287,9 +287,17 @@ fn state_kill_and_exec_address_a_running_container() {
     let error = container.runtime.exec(&container.id, &process, false, Stdio::null()).unwrap_err();
     assert_eq!(error.container_start_exit_code(), Some(127), "{error}");
 
-    // A terminal is refused with a message that says so.
-    let error = container.runtime.exec(&container.id, &process, true, Stdio::null()).unwrap_err();
-    assert!(error.to_string().contains("terminal"), "{error}");
+    // With a terminal, the process gets a pseudo-terminal of the container's own, relayed through the
+    // console socket (the tests have no controlling terminal).
+    let args = ["sh", "-c", "tty; exit 6"].map(String::from);
+    std::fs::write(&process, serde_json::to_vec(&exec_process(&spec, &args, true).unwrap()).unwrap())
+        .unwrap();
+    let stdio = Stdio::files(None, File::create(&output).unwrap(), File::create(&errors).unwrap());
+    let code = container.runtime.exec(&container.id, &process, true, stdio);
+    let exec_errors = std::fs::read_to_string(&errors).unwrap();
+    assert_eq!(code.unwrap(), 6, "stderr: {exec_errors}");
+    let terminal_output = std::fs::read_to_string(&output).unwrap();
+    assert!(terminal_output.starts_with("/dev/pts/"), "output: {terminal_output:?}");
 
     container.runtime.kill(&container.id, 9).unwrap();
     assert_eq!(runner.join().unwrap().unwrap(), 137);
@@ -297,6 +305,53 @@ fn state_kill_and_exec_address_a_running_container() {
     // Unknown containers: kill fails, delete and state find nothing.
     assert!(container.runtime.kill("berth-emb-no-such", 15).is_err());
     container.runtime.delete("berth-emb-no-such", true).unwrap();
+}
+
+#[test]
+fn terminal_run_gets_a_pseudo_terminal_and_the_exit_status() {
+    if !can_run() {
+        return;
+    }
+    let container = busybox_container("tty");
+    let opts = RunOptions { tty: true, ..RunOptions::default() };
+    let (result, stdout, stderr) = container.run(&["sh", "-c", "tty; exit 4"], opts);
+    assert_eq!(result.unwrap(), 4, "stderr: {stderr}");
+    assert!(stdout.starts_with("/dev/pts/"), "stdout: {stdout:?}");
+    // The terminal turns the newline into CR LF.
+    assert!(stdout.ends_with("\r\n"), "stdout: {stdout:?}");
+    assert!(container.runtime.state(&container.id).unwrap().is_none());
+
+    // A missing command still fails with its own error, not a terminal one.
+    let container = busybox_container("tty-missing");
+    let opts = RunOptions { tty: true, ..RunOptions::default() };
+    let (result, _, _) = container.run(&["no-such-command"], opts);
+    let error = result.unwrap_err();
+    assert_eq!(error.container_start_exit_code(), Some(127), "{error}");
+}
+
+#[test]
+fn terminal_run_relays_the_callers_own_terminal() {
+    // Only meaningful with a controlling terminal (run under `script` to exercise it): berth's terminal
+    // goes to raw mode for the run and comes back as it was.
+    if !can_run() || std::fs::File::open("/dev/tty").is_err() {
+        eprintln!("skipping: no controlling terminal");
+        return;
+    }
+    // SAFETY: termios is plain data filled by tcgetattr on fd 0.
+    let before = unsafe {
+        let mut attributes: libc::termios = std::mem::zeroed();
+        (libc::tcgetattr(0, &mut attributes) == 0).then_some(attributes.c_lflag)
+    };
+    let container = busybox_container("tty-own");
+    container.write_spec(&["sh", "-c", "tty; exit 7"], RunOptions { tty: true, ..RunOptions::default() });
+    let result = container.runtime.run(&container.id, &container.bundle(), Stdio::inherit());
+    assert_eq!(result.unwrap(), 7);
+    // SAFETY: as above.
+    let after = unsafe {
+        let mut attributes: libc::termios = std::mem::zeroed();
+        (libc::tcgetattr(0, &mut attributes) == 0).then_some(attributes.c_lflag)
+    };
+    assert_eq!(before, after, "the terminal mode was not restored");
 }
 
 #[test]

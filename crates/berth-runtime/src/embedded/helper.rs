@@ -41,10 +41,14 @@ pub fn helper_main(args: &[OsString]) -> i32 {
     let (Some(state_root), Some(id)) = (operand(1), args.get(2).and_then(|id| id.to_str())) else {
         return usage(action);
     };
+    let console_socket = operand(5);
+    let console_socket = console_socket.as_deref();
     match (action, operand(3), operand(4)) {
-        ("run", Some(bundle), Some(error_file)) => foreground(&error_file, || run(&state_root, id, &bundle)),
+        ("run", Some(bundle), Some(error_file)) => {
+            foreground(&error_file, || run(&state_root, id, &bundle, console_socket))
+        }
         ("exec", Some(process_json), Some(error_file)) => {
-            foreground(&error_file, || exec(&state_root, id, &process_json))
+            foreground(&error_file, || exec(&state_root, id, &process_json, console_socket))
         }
         ("kill", Some(signal), None) => {
             let signal = signal.to_str().and_then(|text| text.parse::<i32>().ok());
@@ -115,14 +119,16 @@ fn management(state_root: &Path, id: &str, action: impl FnOnce(&mut Container) -
 }
 
 /// Creates and starts the container, waits for its init process, then deletes it as `runc run` does.
-fn run(state_root: &Path, id: &str, bundle: &Path) -> Result<i32, String> {
+/// With `console_socket`, the container's terminal is sent there (see [`with_console`]).
+fn run(state_root: &Path, id: &str, bundle: &Path, console_socket: Option<&Path>) -> Result<i32, String> {
     std::fs::create_dir_all(state_root)
         .map_err(|error| format!("cannot create the state directory {}: {error}", state_root.display()))?;
     super::adapt::adapt_bundle(bundle)?;
     let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(state_root)
         .map_err(|error| describe(&error))?;
-    let mut container = match builder.as_init(bundle).with_systemd(false).with_detach(false).build() {
+    let (builder, detach) = with_console(builder, console_socket);
+    let mut container = match builder.as_init(bundle).with_systemd(false).with_detach(detach).build() {
         Ok(container) => container,
         Err(error) => {
             // libcontainer removes what it created when the container process fails, but not when
@@ -169,18 +175,26 @@ fn run(state_root: &Path, id: &str, bundle: &Path) -> Result<i32, String> {
     code.map_err(|error| format!("cannot wait for the container's process {pid}: {error}"))
 }
 
-/// Runs the process described by `process_json` in the container and waits for it.
-fn exec(state_root: &Path, id: &str, process_json: &Path) -> Result<i32, String> {
+/// Runs the process described by `process_json` in the container and waits for it; with
+/// `console_socket`, its terminal is sent there (see [`with_console`]).
+fn exec(
+    state_root: &Path,
+    id: &str,
+    process_json: &Path,
+    console_socket: Option<&Path>,
+) -> Result<i32, String> {
     if !State::file_path(&state_root.join(id)).exists() {
         return Err(format!("container {id} does not exist"));
     }
     super::adapt::adapt_process_file(process_json)?;
-    let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
+    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(state_root)
-        .map_err(|error| describe(&error))?
+        .map_err(|error| describe(&error))?;
+    let (builder, detach) = with_console(builder, console_socket);
+    let pid = builder
         .as_tenant()
         .with_process(Some(process_json))
-        .with_detach(false)
+        .with_detach(detach)
         .build()
         .map_err(|error| describe(&error))?
         .as_raw();
@@ -188,6 +202,13 @@ fn exec(state_root: &Path, id: &str, process_json: &Path) -> Result<i32, String>
     let code = wait_forwarding(pid, &blocked);
     drop(blocked);
     code.map_err(|error| format!("cannot wait for the exec process {pid}: {error}"))
+}
+
+/// Passes the console socket to libcontainer, and the `detach` flag its builders must then get.
+/// libcontainer accepts a console socket only from a "detached" caller, as runc does, but in
+/// libcontainer 0.7 that flag means nothing else: the helper still waits for the process itself.
+fn with_console(builder: ContainerBuilder, console_socket: Option<&Path>) -> (ContainerBuilder, bool) {
+    (builder.with_console_socket(console_socket), console_socket.is_some())
 }
 
 /// An exclusive flock(2) on the state root, held while a container is deleted. A forced `delete` and the

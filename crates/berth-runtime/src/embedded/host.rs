@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{HELPER_COMMAND, HELPER_NOT_FOUND};
 use crate::error::Error;
-use crate::oci::{ContainerStatus, Runtime, State, Stdio, StdioTarget};
+use crate::oci::{ContainerStatus, Runtime, State, Stdio};
 
 /// The name this backend gives itself in messages.
 const NAME: &str = "embedded";
@@ -73,38 +73,35 @@ impl EmbeddedRuntime {
         ))
     }
 
-    /// Runs `run` or `exec` with the caller's stdio; the container's status, or the helper's error read
-    /// from `error_file`.
+    /// Runs `run` or `exec` with the caller's stdio, through a terminal when `terminal` is set; the
+    /// container's status, or the helper's error read from `error_file`.
     fn foreground(
         &self,
         action: &'static str,
         id: &str,
         operand: &Path,
         error_file: &Path,
+        terminal: bool,
         stdio: Stdio,
     ) -> Result<i32, Error> {
         File::create(error_file).map_err(|source| Error::Write { path: error_file.to_path_buf(), source })?;
-        let status = self
-            .command(action, id)
-            .arg(operand)
-            .arg(error_file)
-            .stdin(into_process_stdio(stdio.stdin))
-            .stdout(into_process_stdio(stdio.stdout))
-            .stderr(into_process_stdio(stdio.stderr))
-            .status()
-            .map_err(|source| self.spawn_error(source))?;
+        let mut command = self.command(action, id);
+        command.arg(operand).arg(error_file);
+        let status = if terminal {
+            super::terminal::run_with_console(id, command, stdio)
+        } else {
+            command
+                .stdin(stdio.stdin.into_process_stdio())
+                .stdout(stdio.stdout.into_process_stdio())
+                .stderr(stdio.stderr.into_process_stdio())
+                .status()
+                .map_err(|source| self.spawn_error(source))
+        };
         let message = std::fs::read_to_string(error_file).unwrap_or_default();
         let _ = std::fs::remove_file(error_file);
+        let status = status?;
         let message = message.trim();
         if message.is_empty() { Ok(exit_code(status)) } else { Err(classify_failure(action, id, message)) }
-    }
-
-    fn refuse_terminal(&self, action: &'static str, id: &str) -> Error {
-        self.failed(
-            action,
-            id,
-            "the embedded runtime does not support a terminal (-t) yet; use the runc runtime for -t".into(),
-        )
     }
 }
 
@@ -114,10 +111,8 @@ impl Runtime for EmbeddedRuntime {
     }
 
     fn run(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32, Error> {
-        if bundle_wants_terminal(bundle)? {
-            return Err(self.refuse_terminal("run", id));
-        }
-        self.foreground("run", id, bundle, &bundle.join("embedded-run.error"), stdio)
+        let terminal = bundle_wants_terminal(bundle)?;
+        self.foreground("run", id, bundle, &bundle.join("embedded-run.error"), terminal, stdio)
     }
 
     fn kill(&self, id: &str, signal: i32) -> Result<(), Error> {
@@ -142,18 +137,7 @@ impl Runtime for EmbeddedRuntime {
     }
 
     fn exec(&self, id: &str, process_json: &Path, tty: bool, stdio: Stdio) -> Result<i32, Error> {
-        if tty {
-            return Err(self.refuse_terminal("exec", id));
-        }
-        self.foreground("exec", id, process_json, &process_json.with_extension("error"), stdio)
-    }
-}
-
-fn into_process_stdio(target: StdioTarget) -> std::process::Stdio {
-    match target {
-        StdioTarget::Inherit => std::process::Stdio::inherit(),
-        StdioTarget::Null => std::process::Stdio::null(),
-        StdioTarget::File(file) => std::process::Stdio::from(file),
+        self.foreground("exec", id, process_json, &process_json.with_extension("error"), tty, stdio)
     }
 }
 
