@@ -3,7 +3,7 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::{Duration, Instant};
 
-use berth_runtime::{Runtime, Stdio};
+use berth_runtime::Stdio;
 
 use crate::container::{self, Container, ContainerDir, Status};
 use crate::{Engine, Error};

@@ -64,14 +64,7 @@ impl Engine {
             .runtime
             .clone()
             .or_else(|| std::env::var("BERTH_RUNTIME").ok().filter(|r| !r.is_empty()))
-            .unwrap_or_else(|| {
-                // The embedded runtime has no terminal support yet: `-t` goes to runc when it is there.
-                if request.options.tty && find_in_path("runc").is_some() {
-                    "runc".to_string()
-                } else {
-                    DEFAULT_RUNTIME.to_string()
-                }
-            });
+            .unwrap_or_else(|| DEFAULT_RUNTIME.to_string());
         // Fail on a missing runtime before anything is created.
         self.runtime(&runtime_name)?;
 

@@ -300,7 +300,25 @@ fn concurrent_runs_keep_state_consistent() {
 #[test]
 fn a_terminal_is_allocated_with_dash_t() {
     let sandbox = Sandbox::new();
-    let run = sandbox.berth(&["run", "--rm", "-t", &busybox(), "sh", "-c", "tty; exit 4"]);
-    assert_eq!(run.code, 4, "{}", run.stderr);
-    assert!(run.stdout.starts_with("/dev/pts/"), "{:?}", run.stdout);
+    for runtime in ["embedded", "runc"] {
+        let run = sandbox.berth(&[
+            "run",
+            "--rm",
+            "-t",
+            "--runtime",
+            runtime,
+            &busybox(),
+            "sh",
+            "-c",
+            "tty; exit 4",
+        ]);
+        assert_eq!(run.code, 4, "{runtime}: {}", run.stderr);
+        assert!(run.stdout.starts_with("/dev/pts/"), "{runtime}: {:?}", run.stdout);
+        let id =
+            sandbox.berth(&["run", "-d", "--runtime", runtime, &busybox(), "sleep", "60"]).success().stdout;
+        let exec = sandbox.berth(&["exec", "-t", id.trim(), "tty"]);
+        assert_eq!(exec.code, 0, "{runtime}: {}", exec.stderr);
+        assert!(exec.stdout.starts_with("/dev/pts/"), "{runtime}: {:?}", exec.stdout);
+        sandbox.berth(&["rm", "-f", id.trim()]).success();
+    }
 }
