@@ -57,6 +57,8 @@ pub struct Engine {
     store: Store,
     options: EngineOptions,
     max_concurrent: usize,
+    /// Whether `max_concurrent` was chosen by the user (flag or config) rather than defaulted.
+    concurrency_chosen: bool,
 }
 
 /// Default number of layers fetched and unpacked at once.
@@ -67,9 +69,9 @@ impl Engine {
         let paths = Paths::from_env(options.root.as_deref());
         let config = Config::load(&paths.config_files)?;
         let store = Store::open(&paths.root)?;
-        let max_concurrent =
-            options.max_concurrent.or(config.max_concurrent_downloads).unwrap_or(DEFAULT_CONCURRENCY).max(1);
-        Ok(Engine { paths, config, store, options, max_concurrent })
+        let chosen = options.max_concurrent.or(config.max_concurrent_downloads);
+        let max_concurrent = chosen.unwrap_or(DEFAULT_CONCURRENCY).max(1);
+        Ok(Engine { paths, config, store, options, max_concurrent, concurrency_chosen: chosen.is_some() })
     }
 
     pub fn paths(&self) -> &Paths {

@@ -178,7 +178,7 @@ impl Engine {
                 observer.layer_done(&layer.digest, false);
                 Ok::<bool, Error>(false)
             }))
-            .buffer_unordered(self.max_concurrent);
+            .buffer_unordered(self.layer_concurrency(&resolved.layers));
         while let Some(result) = results.next().await {
             if result? {
                 cached += 1;
@@ -352,6 +352,21 @@ impl Engine {
         }
         self.store.commit_layer(staging, chain_id)?;
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Layers in flight at once. zstd decodes several times faster than gzip, so a layer per core keeps
+    /// every core busy, and each zstd layer in flight holds a decoder window of several MiB: by default a
+    /// zstd image gets one layer per core (at least 2), not the gzip default. A chosen value is kept.
+    fn layer_concurrency(&self, layers: &[Descriptor]) -> usize {
+        let all_zstd = !layers.is_empty()
+            && layers.iter().all(|l| Compression::from_media_type(&l.media_type) == Some(Compression::Zstd));
+        if self.concurrency_chosen || !all_zstd {
+            return self.max_concurrent;
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        self.max_concurrent.min(cores.max(2))
     }
 }
 
