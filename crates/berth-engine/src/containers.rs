@@ -3,8 +3,6 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::{Duration, Instant};
 
-use berth_runtime::Stdio;
-
 use crate::container::{self, Container, ContainerDir, Status};
 use crate::{Engine, Error};
 
@@ -201,15 +199,7 @@ impl Engine {
         let runtime = self.runtime(&container.runtime)?;
         let id = container.id.clone();
         let path = process_path.clone();
-        let stdio = if interactive || tty {
-            Stdio::inherit()
-        } else {
-            Stdio {
-                stdin: berth_runtime::StdioTarget::Null,
-                stdout: berth_runtime::StdioTarget::Inherit,
-                stderr: berth_runtime::StdioTarget::Inherit,
-            }
-        };
+        let stdio = crate::run::foreground_stdio(interactive, tty);
         let result =
             tokio::task::spawn_blocking(move || runtime.exec(&id, &path, tty, stdio)).await.map_err(|e| {
                 Error::Io { context: "exec".into(), source: std::io::Error::other(e.to_string()) }

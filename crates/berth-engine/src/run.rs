@@ -140,16 +140,7 @@ impl Engine {
             self.spawn_monitor(&dir).await?;
             return Ok(RunOutcome::Detached(id));
         }
-        let stdio = if request.interactive || options.tty {
-            Stdio::inherit()
-        } else {
-            Stdio {
-                stdin: berth_runtime::StdioTarget::Null,
-                stdout: berth_runtime::StdioTarget::Inherit,
-                stderr: berth_runtime::StdioTarget::Inherit,
-            }
-        };
-        self.supervise(&id, stdio).await.map(RunOutcome::Exited)
+        self.supervise(&id, foreground_stdio(request.interactive, options.tty)).await.map(RunOutcome::Exited)
     }
 
     /// Mounts the rootfs, writes /etc files and config.json. Returns the command the container runs.
@@ -366,6 +357,20 @@ impl Engine {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::Io { context: format!("removing {}", dir.dir.display()), source: e }),
+        }
+    }
+}
+
+/// berth's own streams for a foreground container; stdin only with `-i` or `-t`, as Docker does, so a
+/// container never reads a terminal it was not given.
+pub(crate) fn foreground_stdio(interactive: bool, tty: bool) -> Stdio {
+    if interactive || tty {
+        Stdio::inherit()
+    } else {
+        Stdio {
+            stdin: berth_runtime::StdioTarget::Null,
+            stdout: berth_runtime::StdioTarget::Inherit,
+            stderr: berth_runtime::StdioTarget::Inherit,
         }
     }
 }
