@@ -2,20 +2,27 @@
 //!
 //! Prints `export BERTH_TESTKIT_…=…` lines on stdout (for `eval`), `ready` on stderr once the images
 //! are seeded, and runs until SIGTERM or SIGINT, then stops every registry.
+//!
+//! `berth-testkit synth --registry HOST:PORT --repo NAME --tag TAG --layers N --total-mib M [--zstd]`:
+//! builds a synthetic image of that shape (for the pull scaling benchmark), pushes it to the
+//! plain-HTTP registry and prints its manifest digest.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use berth_testkit::Testbed;
+use berth_testkit::images::synthetic::{self, SyntheticSpec};
 
-const USAGE: &str = "usage: berth-testkit serve [--state DIR]";
+const USAGE: &str = "usage: berth-testkit serve [--state DIR]\n       \
+    berth-testkit synth --registry HOST:PORT --repo NAME --tag TAG --layers N --total-mib M [--zstd]";
 
 fn main() -> anyhow::Result<()> {
     let mut arguments = std::env::args().skip(1);
     let mut state: Option<PathBuf> = None;
     match arguments.next().as_deref() {
         Some("serve") => {}
+        Some("synth") => return synth(arguments),
         Some("-h" | "--help") => {
             eprintln!("{USAGE}");
             return Ok(());
@@ -76,6 +83,34 @@ fn serve(state: Option<PathBuf>) -> anyhow::Result<()> {
     })?;
     eprintln!("stopping");
     drop(testbed);
+    Ok(())
+}
+
+fn synth(mut arguments: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let (mut registry, mut repository, mut tag) = (None, None, None);
+    let (mut layers, mut total_mib, mut zstd) = (None, None, false);
+    while let Some(argument) = arguments.next() {
+        let mut value = || arguments.next().with_context(|| format!("{argument} needs a value\n{USAGE}"));
+        match argument.as_str() {
+            "--registry" => registry = Some(value()?),
+            "--repo" => repository = Some(value()?),
+            "--tag" => tag = Some(value()?),
+            "--layers" => layers = Some(value()?.parse::<u32>().context("--layers: not a number")?),
+            "--total-mib" => total_mib = Some(value()?.parse::<u64>().context("--total-mib: not a number")?),
+            "--zstd" => zstd = true,
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    let spec = SyntheticSpec {
+        repository: repository.with_context(|| format!("--repo is required\n{USAGE}"))?,
+        tag: tag.with_context(|| format!("--tag is required\n{USAGE}"))?,
+        layers: layers.with_context(|| format!("--layers is required\n{USAGE}"))?,
+        total_mib: total_mib.with_context(|| format!("--total-mib is required\n{USAGE}"))?,
+        zstd,
+    };
+    let registry = registry.with_context(|| format!("--registry is required\n{USAGE}"))?;
+    let image = synthetic::build_and_push(&registry, &spec)?;
+    writeln!(std::io::stdout(), "{}", image.manifest.digest).context("writing to stdout")?;
     Ok(())
 }
 

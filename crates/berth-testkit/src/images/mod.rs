@@ -18,6 +18,7 @@
 mod build;
 mod content;
 mod layout;
+pub mod synthetic;
 mod tar_layer;
 pub mod upload;
 

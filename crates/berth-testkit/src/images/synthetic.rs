@@ -1,0 +1,312 @@
+//! Synthetic images of any shape for the pull scaling benchmark: N layers holding M MiB of
+//! uncompressed tar in total, pushed to a plain-HTTP registry.
+//!
+//! The catalog images have one fixed shape; measuring how pull time and memory grow with layer count
+//! and layer size needs images built on demand. Content follows the data layers of `testbed/multi`
+//! (1–4 MiB files, each half text-like, compressing ~2x, half random) and is a pure function of
+//! (layers, total MiB, compression), so a repeated run pushes the same digests. Every layer is
+//! streamed through its hash and compressor into a blob file; no layer is ever held in memory.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::content::{MIB, SplitMix64};
+use super::layout::{BlobRef, BlobStore, BlobWriter};
+use super::tar_layer::{Meta, TarLayer};
+use super::upload::{Auth, Uploader};
+use super::{Catalog, Descriptor, Image, Manifest, Platform, build, media_type};
+
+/// The shape of one synthetic image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntheticSpec {
+    pub repository: String,
+    pub tag: String,
+    /// Number of layers, at least 1.
+    pub layers: u32,
+    /// File data across all layers in MiB, split evenly (tar headers add ~0.03%).
+    pub total_mib: u64,
+    /// zstd layers instead of gzip.
+    pub zstd: bool,
+}
+
+/// One layer's files: sizes in bytes, 1–4 MiB each (the last one takes what is left), summing to
+/// `bytes`.
+fn file_sizes(rng: &mut SplitMix64, bytes: u64) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut left = bytes;
+    while left > 0 {
+        let size = (rng.range(MIB, 4 * MIB) as u64).min(left);
+        sizes.push(size as usize);
+        left -= size;
+    }
+    sizes
+}
+
+/// Bytes of file data in layer `index` of `spec`: an even split, the remainder in the last layer.
+fn layer_bytes(spec: &SyntheticSpec, index: u32) -> u64 {
+    let total = spec.total_mib * MIB as u64;
+    let share = total / u64::from(spec.layers);
+    if index + 1 == spec.layers { total - share * u64::from(spec.layers - 1) } else { share }
+}
+
+/// Fills layer `index`: files of half text, half random bytes, one at a time.
+fn fill_layer<W: Write>(layer: &mut TarLayer<W>, spec: &SyntheticSpec, index: u32) -> anyhow::Result<()> {
+    let seed = 0x5EED_0000 ^ (spec.total_mib << 24) ^ (u64::from(spec.layers) << 12) ^ u64::from(index);
+    let mut rng = SplitMix64::new(seed);
+    let sizes = file_sizes(&mut rng, layer_bytes(spec, index));
+    for (number, size) in sizes.into_iter().enumerate() {
+        let text = size / 2;
+        let mut data = rng.text_bytes(text);
+        data.extend_from_slice(&rng.random_bytes(size - text));
+        let path = format!("data/synthetic{index}/d{:02}/file-{number:04}.bin", number % 16);
+        layer.file(&path, &data, Meta::mode(0o644))?;
+    }
+    Ok(())
+}
+
+/// A layer built: its compressed blob and what the config needs.
+struct SyntheticLayer {
+    blob: BlobRef,
+    diff_id: String,
+    raw_size: u64,
+}
+
+/// The tar stream's sink: hashes it for the diff_id and compresses it with one codec into a blob
+/// file (the catalog's `LayerSink` always writes gzip, wasted work for a zstd-only image).
+enum Compressor {
+    Gzip(flate2::write::GzEncoder<BlobWriter>),
+    Zstd(zstd::stream::write::Encoder<'static, BlobWriter>),
+}
+
+struct Sink {
+    hasher: Sha256,
+    raw_size: u64,
+    compressor: Compressor,
+}
+
+impl Sink {
+    /// gzip level 6 with mtime 0, zstd level 3 single-threaded: the catalog's settings, so the
+    /// decompression cost per byte matches `testbed/multi`.
+    fn new(out: BlobWriter, zstd: bool) -> io::Result<Sink> {
+        let compressor = if zstd {
+            let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;
+            encoder.include_checksum(false)?;
+            Compressor::Zstd(encoder)
+        } else {
+            Compressor::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .operating_system(255)
+                    .write(out, flate2::Compression::new(6)),
+            )
+        };
+        Ok(Sink { hasher: Sha256::new(), raw_size: 0, compressor })
+    }
+
+    fn finish(self) -> io::Result<SyntheticLayer> {
+        let writer = match self.compressor {
+            Compressor::Gzip(encoder) => encoder.finish()?,
+            Compressor::Zstd(encoder) => encoder.finish()?,
+        };
+        Ok(SyntheticLayer {
+            blob: writer.commit()?,
+            diff_id: format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            raw_size: self.raw_size,
+        })
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.hasher.update(buf);
+        self.raw_size += buf.len() as u64;
+        match &mut self.compressor {
+            Compressor::Gzip(encoder) => encoder.write_all(buf)?,
+            Compressor::Zstd(encoder) => encoder.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.compressor {
+            Compressor::Gzip(encoder) => encoder.flush(),
+            Compressor::Zstd(encoder) => encoder.flush(),
+        }
+    }
+}
+
+fn build_layer(store: &BlobStore, spec: &SyntheticSpec, index: u32) -> anyhow::Result<SyntheticLayer> {
+    let writer = store.writer().context("creating a layer blob")?;
+    let mut layer = TarLayer::new(Sink::new(writer, spec.zstd)?);
+    fill_layer(&mut layer, spec, index)?;
+    Ok(layer.finish()?.finish()?)
+}
+
+/// Builds every layer, two at a time (the compressors are single-threaded; the machines this
+/// runs on have two cores or more). Each thread holds one file of at most 4 MiB at a time.
+fn build_layers(store: &BlobStore, spec: &SyntheticSpec) -> anyhow::Result<Vec<SyntheticLayer>> {
+    let mut built = Vec::new();
+    let indexes: Vec<u32> = (0..spec.layers).collect();
+    for pair in indexes.chunks(2) {
+        let results: Vec<anyhow::Result<SyntheticLayer>> = std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                pair.iter().map(|&index| scope.spawn(move || build_layer(store, spec, index))).collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("synthetic layer thread panicked")))
+                })
+                .collect()
+        });
+        for result in results {
+            built.push(result?);
+        }
+    }
+    Ok(built)
+}
+
+/// Writes the layers, config and manifest of `spec` into the OCI layout `dir` and returns the image
+/// (OCI image-spec manifest.md and config.md).
+pub fn build_into(dir: &std::path::Path, spec: &SyntheticSpec) -> anyhow::Result<Image> {
+    anyhow::ensure!(spec.layers >= 1, "a synthetic image needs at least one layer");
+    anyhow::ensure!(
+        spec.total_mib >= u64::from(spec.layers),
+        "{} MiB cannot fill {} layers",
+        spec.total_mib,
+        spec.layers
+    );
+    let store = BlobStore::create(dir)?;
+    let built = build_layers(&store, spec)?;
+    let layer_type = if spec.zstd { media_type::OCI_LAYER_ZSTD } else { media_type::OCI_LAYER_GZIP };
+    let layers: Vec<Descriptor> = built
+        .iter()
+        .map(|layer| Descriptor {
+            media_type: layer_type.to_owned(),
+            digest: layer.blob.digest.clone(),
+            size: layer.blob.size,
+        })
+        .collect();
+    let diff_ids: Vec<String> = built.iter().map(|layer| layer.diff_id.clone()).collect();
+    let architecture = build::host_architecture();
+    let config = json!({
+        "architecture": architecture,
+        "config": {"Cmd": ["sh"], "Env": [super::content::PATH_ENV], "WorkingDir": "/"},
+        "created": "2024-01-01T00:00:00Z",
+        "os": "linux",
+        "rootfs": {"diff_ids": diff_ids, "type": "layers"},
+    });
+    let config_blob = store.put(&serde_json::to_vec(&config)?)?;
+    let config = Descriptor {
+        media_type: media_type::OCI_CONFIG.to_owned(),
+        digest: config_blob.digest,
+        size: config_blob.size,
+    };
+    let descriptor_json = |descriptor: &Descriptor| json!({"digest": descriptor.digest, "mediaType": descriptor.media_type, "size": descriptor.size});
+    let body = json!({
+        "config": descriptor_json(&config),
+        "layers": layers.iter().map(descriptor_json).collect::<Vec<_>>(),
+        "mediaType": media_type::OCI_MANIFEST,
+        "schemaVersion": 2,
+    });
+    let manifest_blob = store.put(&serde_json::to_vec(&body)?)?;
+    let manifest = Descriptor {
+        media_type: media_type::OCI_MANIFEST.to_owned(),
+        digest: manifest_blob.digest,
+        size: manifest_blob.size,
+    };
+    let platform = Platform { os: "linux".to_owned(), architecture: architecture.to_owned(), variant: None };
+    Ok(Image {
+        repository: spec.repository.clone(),
+        tag: spec.tag.clone(),
+        manifest: manifest.clone(),
+        manifests: vec![Manifest {
+            manifest,
+            platform: Some(platform),
+            annotations: BTreeMap::new(),
+            config,
+            layers,
+            diff_ids,
+            uncompressed_sizes: built.iter().map(|layer| layer.raw_size).collect(),
+        }],
+    })
+}
+
+/// Builds `spec` in a temp dir and pushes it to the plain-HTTP registry at `host` (`HOST:PORT`),
+/// anonymously. Returns the image; its `manifest.digest` is what the tag points to. The temp dir
+/// (the compressed layers, on disk) is removed on return.
+pub fn build_and_push(host: &str, spec: &SyntheticSpec) -> anyhow::Result<Image> {
+    let dir =
+        tempfile::Builder::new().prefix("berth-testkit-synth-").tempdir().context("creating a temp dir")?;
+    let image = build_into(dir.path(), spec)?;
+    let catalog = Catalog { dir: dir.path().to_path_buf(), images: vec![image.clone()] };
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(600))
+        .build()
+        .context("building the HTTP client")?;
+    let uploader = Uploader::new(client, &format!("http://{host}"), Auth::Anonymous);
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
+    runtime
+        .block_on(uploader.push_image(&catalog, &image))
+        .with_context(|| format!("pushing {}", image.reference(host)))?;
+    Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(layers: u32, total_mib: u64, zstd: bool) -> SyntheticSpec {
+        SyntheticSpec {
+            repository: "synthetic/test".to_owned(),
+            tag: "1".to_owned(),
+            layers,
+            total_mib,
+            zstd,
+        }
+    }
+
+    #[test]
+    fn layers_split_the_total_and_files_stay_within_four_mib() {
+        let spec = spec(3, 10, false);
+        let sum: u64 = (0..3).map(|index| layer_bytes(&spec, index)).sum();
+        assert_eq!(sum, 10 * MIB as u64);
+        let mut rng = SplitMix64::new(7);
+        let sizes = file_sizes(&mut rng, layer_bytes(&spec, 2));
+        assert_eq!(sizes.iter().sum::<usize>() as u64, layer_bytes(&spec, 2));
+        assert!(sizes.iter().all(|&size| size > 0 && size <= 4 * MIB));
+    }
+
+    #[test]
+    fn images_are_deterministic_and_compress_about_twofold() {
+        let first = tempfile::tempdir().unwrap();
+        let second = tempfile::tempdir().unwrap();
+        let one = build_into(first.path(), &spec(2, 6, false)).unwrap();
+        let two = build_into(second.path(), &spec(2, 6, false)).unwrap();
+        assert_eq!(one.manifest.digest, two.manifest.digest);
+        let manifest = one.single().unwrap();
+        assert_eq!(manifest.layers.len(), 2);
+        let raw: u64 = manifest.uncompressed_sizes.iter().sum();
+        let compressed: u64 = manifest.layers.iter().map(|layer| layer.size).sum();
+        assert!(raw >= 6 * MIB as u64 && raw < 7 * MIB as u64, "raw {raw}");
+        let ratio = raw as f64 / compressed as f64;
+        assert!((1.2..2.0).contains(&ratio), "ratio {ratio}");
+
+        let zstd = tempfile::tempdir().unwrap();
+        let image = build_into(zstd.path(), &spec(1, 2, true)).unwrap();
+        let layer = &image.single().unwrap().layers[0];
+        assert_eq!(layer.media_type, media_type::OCI_LAYER_ZSTD);
+        let blob = std::fs::read(zstd.path().join("blobs/sha256").join(&layer.digest[7..])).unwrap();
+        let tar = zstd::decode_all(blob.as_slice()).unwrap();
+        assert_eq!(
+            format!("sha256:{}", hex::encode(Sha256::digest(&tar))),
+            image.single().unwrap().diff_ids[0]
+        );
+    }
+}
