@@ -315,7 +315,7 @@ impl Runtime for OciRuntime {
 }
 
 /// The status a shell would report: the code, or 128+N for death by signal N.
-fn exit_code(status: ExitStatus) -> i32 {
+pub(crate) fn exit_code(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status.code().or_else(|| status.signal().map(|signal| 128 + signal)).unwrap_or(255)
 }
@@ -324,7 +324,7 @@ fn is_not_found(message: &str) -> bool {
     message.contains("does not exist") || message.contains("not found")
 }
 
-fn bundle_wants_terminal(bundle: &Path) -> Result<bool, Error> {
+pub(crate) fn bundle_wants_terminal(bundle: &Path) -> Result<bool, Error> {
     let path = bundle.join("config.json");
     let text = std::fs::read(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
     #[derive(Deserialize)]
@@ -375,7 +375,8 @@ fn classify_failure(runtime: &str, action: &'static str, id: &str, message: &str
     }
 }
 
-fn parse_state(stdout: &[u8]) -> Result<State, String> {
+/// Reads the JSON `runc state` prints (the embedded helper prints the same shape).
+pub(crate) fn parse_state(stdout: &[u8]) -> Result<State, String> {
     #[derive(Deserialize)]
     struct RawState {
         id: String,

@@ -2,22 +2,19 @@
 //! and `OciRuntime`. Each test has its own state root and container id and force-deletes the container
 //! when it ends, pass or fail. Skipped (with a message) when not root or runc is missing.
 
+mod common;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_runtime::{
-    BindMount, ContainerStatus, Error, EtcFiles, Network, OciRuntime, RunOptions, Runtime, Stdio, build_spec,
-    exec_process, mount_overlay, mount_read_only_layers, unmount,
+    BindMount, ContainerStatus, Error, Network, OciRuntime, RunOptions, Runtime, Stdio, exec_process,
+    mount_overlay, mount_read_only_layers, unmount,
 };
-use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder};
+use common::populate_rootfs;
 
 const RUNC: &str = "/usr/bin/runc";
-const APPLETS: &[&str] = &[
-    "sh", "echo", "true", "false", "cat", "id", "head", "tail", "dd", "seq", "sleep", "touch", "env", "ls",
-    "tty", "wc", "grep", "tr",
-];
-
 fn can_run() -> bool {
     let root = rustix::process::geteuid().is_root();
     let runc = Path::new(RUNC).exists() && Path::new("/bin/busybox").exists();
@@ -27,95 +24,15 @@ fn can_run() -> bool {
     root && runc
 }
 
-/// A busybox root filesystem: /bin/busybox, applet links, and accounts root and app (1000).
-fn populate_rootfs(rootfs: &Path) {
-    for dir in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
-        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in APPLETS {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
-    std::fs::write(
-        rootfs.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/tmp:/bin/sh\n",
-    )
-    .unwrap();
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\napp:x:1000:\n").unwrap();
-}
+/// This backend's container: bundle, state root and id, force-deleted on drop.
+type Container = common::Container<OciRuntime>;
 
-fn image(cmd: &[&str]) -> ImageConfiguration {
-    let config = ConfigBuilder::default()
-        .cmd(cmd.iter().map(|part| part.to_string()).collect::<Vec<_>>())
-        .env(vec!["PATH=/bin".to_string()])
-        .build()
-        .unwrap();
-    ImageConfigurationBuilder::default().config(config).build().unwrap()
-}
-
-/// One container: its bundle, state root and id; force-deleted on drop.
-struct Container {
-    runtime: OciRuntime,
-    id: String,
-    dir: tempfile::TempDir,
-    rootfs: PathBuf,
-}
-
-impl Container {
-    fn new(name: &str) -> Container {
-        let dir = tempfile::tempdir().unwrap();
-        let rootfs = dir.path().join("bundle/rootfs");
-        std::fs::create_dir_all(&rootfs).unwrap();
-        let runtime = OciRuntime::new(RUNC, dir.path().join("state"));
-        Container { runtime, id: format!("berth-rt-{}-{name}", std::process::id()), dir, rootfs }
-    }
-
-    fn bundle(&self) -> PathBuf {
-        self.dir.path().join("bundle")
-    }
-
-    fn etc_files(&self) -> EtcFiles {
-        let etc = self.dir.path().join("etc");
-        std::fs::create_dir_all(&etc).unwrap();
-        std::fs::write(etc.join("hosts"), "127.0.0.1 localhost\n").unwrap();
-        std::fs::write(etc.join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
-        std::fs::write(etc.join("hostname"), "box\n").unwrap();
-        EtcFiles {
-            hosts: etc.join("hosts"),
-            resolv_conf: etc.join("resolv.conf"),
-            hostname: etc.join("hostname"),
-        }
-    }
-
-    fn write_spec(&self, cmd: &[&str], opts: RunOptions) {
-        let opts = RunOptions { container_id: Some(self.id.clone()), ..opts };
-        let spec = build_spec(&image(cmd), &opts, &self.rootfs, &self.etc_files()).unwrap();
-        spec.save(self.bundle().join("config.json")).unwrap();
-    }
-
-    /// Runs to completion; returns the result and the captured stdout and stderr.
-    fn run(&self, cmd: &[&str], opts: RunOptions) -> (Result<i32, Error>, String, String) {
-        self.write_spec(cmd, opts);
-        let stdout_path = self.dir.path().join("stdout");
-        let stderr_path = self.dir.path().join("stderr");
-        let stdio =
-            Stdio::files(None, File::create(&stdout_path).unwrap(), File::create(&stderr_path).unwrap());
-        let result = self.runtime.run(&self.id, &self.bundle(), stdio);
-        let stdout = std::fs::read_to_string(&stdout_path).unwrap();
-        let stderr = std::fs::read_to_string(&stderr_path).unwrap();
-        (result, stdout, stderr)
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = self.runtime.delete(&self.id, true);
-        let _ = unmount(&self.rootfs);
-    }
+fn new_container(name: &str) -> Container {
+    Container::new(name, "rt", |state| OciRuntime::new(RUNC, state))
 }
 
 fn busybox_container(name: &str) -> Container {
-    let container = Container::new(name);
+    let container = new_container(name);
     populate_rootfs(&container.rootfs);
     container
 }
@@ -332,7 +249,7 @@ fn overlay_rootfs_runs_a_container_and_keeps_writes_in_upper() {
     if !can_run() {
         return;
     }
-    let container = Container::new("overlay");
+    let container = new_container("overlay");
     let layers = container.dir.path().join("layers");
     let base = layers.join("base");
     let top = layers.join("top");

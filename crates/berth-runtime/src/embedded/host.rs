@@ -3,13 +3,11 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
-
-use serde::Deserialize;
+use std::process::Command;
 
 use super::{HELPER_COMMAND, HELPER_NOT_FOUND};
 use crate::error::Error;
-use crate::oci::{ContainerStatus, Runtime, State, Stdio};
+use crate::oci::{Runtime, State, Stdio, bundle_wants_terminal, exit_code, parse_state};
 
 /// The name this backend gives itself in messages.
 const NAME: &str = "embedded";
@@ -141,30 +139,6 @@ impl Runtime for EmbeddedRuntime {
     }
 }
 
-/// The status a shell would report: the code, or 128+N for death by signal N.
-fn exit_code(status: ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status.code().or_else(|| status.signal().map(|signal| 128 + signal)).unwrap_or(255)
-}
-
-fn bundle_wants_terminal(bundle: &Path) -> Result<bool, Error> {
-    let path = bundle.join("config.json");
-    let text = std::fs::read(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
-    #[derive(Deserialize)]
-    struct Config {
-        process: Option<Process>,
-    }
-    #[derive(Deserialize)]
-    struct Process {
-        terminal: Option<bool>,
-    }
-    let config: Config = serde_json::from_slice(&text).map_err(|error| Error::Read {
-        path,
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, error),
-    })?;
-    Ok(config.process.and_then(|process| process.terminal).unwrap_or(false))
-}
-
 /// Sorts a helper failure into the kinds Docker gives distinct exit codes (127, 126, else 125).
 /// libcontainer checks the command before it starts the container and words the outcome as
 /// `executable 'x' not found in $PATH` and `executable 'x' at path '..' does not have correct
@@ -183,32 +157,10 @@ fn classify_failure(action: &'static str, id: &str, message: &str) -> Error {
     }
 }
 
-/// Reads the runc-shaped JSON the helper's `state` prints.
-fn parse_state(stdout: &[u8]) -> Result<State, String> {
-    #[derive(Deserialize)]
-    struct RawState {
-        id: String,
-        status: String,
-        #[serde(default)]
-        pid: i32,
-        #[serde(default)]
-        bundle: PathBuf,
-    }
-    let raw: RawState = serde_json::from_slice(stdout).map_err(|error| error.to_string())?;
-    let status = match raw.status.as_str() {
-        "creating" => ContainerStatus::Creating,
-        "created" => ContainerStatus::Created,
-        "running" => ContainerStatus::Running,
-        "paused" => ContainerStatus::Paused,
-        "stopped" => ContainerStatus::Stopped,
-        other => ContainerStatus::Other(other.to_string()),
-    };
-    Ok(State { id: raw.id, status, pid: (raw.pid > 0).then_some(raw.pid), bundle: raw.bundle })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ContainerStatus;
 
     #[test]
     fn classifies_libcontainer_start_failures_like_docker() {
