@@ -158,7 +158,9 @@ impl Error {
                 format!("the registry speaks plain HTTP: mark {registry} insecure in {config}")
             }
             ErrorKind::HttpToHttpsServer => {
-                format!("the registry speaks HTTPS: remove {registry} from the insecure registries in {config}")
+                format!(
+                    "the server speaks HTTPS but was sent plain HTTP: if {registry} is marked insecure in {config}, remove it there; if a redirect pointed berth at an http:// address, the registry's redirect is misconfigured: tell its operator"
+                )
             }
             ErrorKind::Dns => format!("check the spelling of {registry} and your DNS settings"),
             ErrorKind::ConnectionRefused => format!("check that the registry at {registry} is running and the port is right"),
