@@ -126,19 +126,7 @@ impl ConfigFile {
 /// Normalizes a config key or registry name: no scheme, no trailing '/' or "/v1"/"/v2" API suffix, host
 /// lowercased, Docker Hub's aliases as "docker.io"; a path after the host is kept (per-repository keys).
 pub(crate) fn normalize_key(raw: &str) -> Option<String> {
-    let mut rest = raw.trim();
-    for scheme in ["https://", "http://"] {
-        if rest.len() >= scheme.len() && rest[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            rest = &rest[scheme.len()..];
-            break;
-        }
-    }
-    let mut rest = rest.trim_end_matches('/');
-    for suffix in ["/v1", "/v2"] {
-        if let Some(stripped) = rest.strip_suffix(suffix) {
-            rest = stripped.trim_end_matches('/');
-        }
-    }
+    let rest = berth_reference::strip_registry_url(raw);
     let (host, path) = match rest.split_once('/') {
         Some((host, path)) => (host, Some(path)),
         None => (rest, None),

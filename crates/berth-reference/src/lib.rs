@@ -12,7 +12,7 @@ mod reference;
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::Error;
 pub use platform::Platform;
-pub use reference::{Reference, is_docker_hub, normalize_registry};
+pub use reference::{Reference, is_docker_hub, normalize_registry, strip_registry_url};
 
 /// Docker Hub's canonical domain, as it appears in normalized references.
 pub const DOCKER_HUB: &str = "docker.io";

@@ -198,7 +198,20 @@ pub fn normalize_registry(input: &str) -> Result<String, Error> {
     if let Some(bad) = input.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::reference(input, format!("registry name contains invalid character {bad:?}")));
     }
-    let mut rest = input;
+    let rest = strip_registry_url(input);
+    if rest.contains('@') {
+        return Err(Error::reference(input, "a registry name must not contain user information ('@')"));
+    }
+    if rest.contains('/') {
+        return Err(Error::reference(input, "expected a registry host[:port], not an image or path"));
+    }
+    normalize_login_domain(rest).map_err(|reason| Error::reference(input, reason))
+}
+
+/// What is left of a registry written as a URL, as Docker's config keys and `login` arguments often are:
+/// no `http(s)://` scheme, no trailing `/`, no `/v1` or `/v2` API suffix. Nothing is validated here.
+pub fn strip_registry_url(input: &str) -> &str {
+    let mut rest = input.trim();
     for scheme in ["https://", "http://"] {
         if rest.len() >= scheme.len() && rest[..scheme.len()].eq_ignore_ascii_case(scheme) {
             rest = &rest[scheme.len()..];
@@ -211,13 +224,7 @@ pub fn normalize_registry(input: &str) -> Result<String, Error> {
             rest = stripped.trim_end_matches('/');
         }
     }
-    if rest.contains('@') {
-        return Err(Error::reference(input, "a registry name must not contain user information ('@')"));
-    }
-    if rest.contains('/') {
-        return Err(Error::reference(input, "expected a registry host[:port], not an image or path"));
-    }
-    normalize_login_domain(rest).map_err(|reason| Error::reference(input, reason))
+    rest
 }
 
 /// True for the names Docker Hub goes by; all of them mean [`DOCKER_HUB`].

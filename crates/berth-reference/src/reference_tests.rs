@@ -218,3 +218,11 @@ fn docker_hub_aliases() {
     assert!(is_docker_hub("registry-1.docker.io"));
     assert!(!is_docker_hub("docker.io.evil.test"));
 }
+
+#[test]
+fn registry_urls_lose_scheme_slashes_and_api_suffix() {
+    assert_eq!(crate::strip_registry_url("https://index.docker.io/v1/"), "index.docker.io");
+    assert_eq!(crate::strip_registry_url("HTTP://reg.io:5000/v2"), "reg.io:5000");
+    assert_eq!(crate::strip_registry_url("reg.io/team/app/"), "reg.io/team/app");
+    assert_eq!(crate::strip_registry_url("reg.io/v1x"), "reg.io/v1x");
+}
