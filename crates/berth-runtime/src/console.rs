@@ -130,17 +130,7 @@ pub(crate) fn run_detached_with_console(
         });
     }
     let mut from_master = master;
-    let copier = std::thread::spawn(move || {
-        let mut output = output;
-        let mut buffer = [0u8; 8192];
-        // The master reads EIO once every slave fd is closed, i.e. when the container has exited.
-        while let Ok(count) = from_master.read(&mut buffer) {
-            if count == 0 || output.write_all(&buffer[..count]).is_err() {
-                break;
-            }
-            let _ = output.flush();
-        }
-    });
+    let copier = std::thread::spawn(move || copy_terminal_output(&mut from_master, output));
 
     let runtime_status = child.wait().map_err(|source| setup("cannot wait for the runtime", source))?;
     if !runtime_status.success() {
@@ -278,5 +268,17 @@ impl Drop for RawMode {
         unsafe {
             libc::tcsetattr(self.fd.as_raw_fd(), libc::TCSANOW, &self.saved);
         }
+    }
+}
+
+/// Copies what the container writes to its terminal until the terminal is gone. The master reads EIO once
+/// every slave fd is closed, i.e. when the container's processes that had the terminal have exited.
+pub(crate) fn copy_terminal_output(master: &mut File, mut output: Box<dyn Write + Send>) {
+    let mut buffer = [0u8; 8192];
+    while let Ok(count) = master.read(&mut buffer) {
+        if count == 0 || output.write_all(&buffer[..count]).is_err() {
+            break;
+        }
+        let _ = output.flush();
     }
 }

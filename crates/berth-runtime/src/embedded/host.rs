@@ -160,7 +160,6 @@ fn classify_failure(action: &'static str, id: &str, message: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ContainerStatus;
 
     #[test]
     fn classifies_libcontainer_start_failures_like_docker() {
@@ -178,19 +177,6 @@ mod tests {
         let error = classify_failure("run", "c1", other);
         assert!(matches!(&error, Error::RuntimeFailed { message, .. } if message == other));
         assert_eq!(error.container_start_exit_code(), Some(125));
-    }
-
-    #[test]
-    fn parses_the_runc_shaped_state() {
-        let json = br#"{"ociVersion":"1.0.2","id":"c1","pid":4242,"status":"running","bundle":"/b","rootfs":"/b/rootfs","created":"2024-01-01T00:00:00Z","owner":""}"#;
-        let state = parse_state(json).unwrap();
-        assert_eq!(
-            state,
-            State { id: "c1".into(), status: ContainerStatus::Running, pid: Some(4242), bundle: "/b".into() }
-        );
-        let stopped = parse_state(br#"{"id":"c1","pid":0,"status":"stopped"}"#).unwrap();
-        assert_eq!((stopped.status, stopped.pid), (ContainerStatus::Stopped, None));
-        assert!(parse_state(b"nope").is_err());
     }
 
     #[test]

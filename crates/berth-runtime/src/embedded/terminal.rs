@@ -11,7 +11,7 @@
 //! process-wide and berth's engine may want that signal for itself.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -169,16 +169,7 @@ impl Relay {
         let (done, output_done) = mpsc::channel();
         let mut from_master = master;
         std::thread::spawn(move || {
-            let mut output = output;
-            let mut buffer = [0u8; 8192];
-            // The master reads EIO once every slave fd is closed, i.e. when the container's processes
-            // that had the terminal are gone.
-            while let Ok(count) = from_master.read(&mut buffer) {
-                if count == 0 || output.write_all(&buffer[..count]).is_err() {
-                    break;
-                }
-                let _ = output.flush();
-            }
+            crate::console::copy_terminal_output(&mut from_master, output);
             let _ = done.send(());
         });
         Ok(Relay { output_done, stop_resizing, _raw_mode: raw_mode })
