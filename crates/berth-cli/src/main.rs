@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod memory;
 mod output;
 
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         let code = berth_engine::runtime::embedded::helper_main(&raw);
         return ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(255));
     }
+    memory::tune_allocator();
     let args = args::Cli::parse();
     output::init_logging(args.global.debug);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

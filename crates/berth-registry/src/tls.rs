@@ -166,7 +166,7 @@ pub(crate) fn client_config(registry: &str, certs: &mut CertsDir) -> Result<Clie
             Err(message) => certs.warnings.push(format!("ignored CA file: {message}")),
         }
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|error| Error::new(ErrorKind::Tls, registry).said(error.to_string()))?

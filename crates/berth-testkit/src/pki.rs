@@ -265,7 +265,13 @@ impl Pki {
 /// Explicit provider: the process may link more than one rustls backend, and then rustls refuses to
 /// pick a default.
 pub(crate) fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes ring the process-wide rustls provider, for HTTP clients built without a preconfigured TLS
+/// config (reqwest is built without a provider of its own). Installing twice is harmless.
+pub fn install_default_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use berth_testkit::{
 
 fn testbed() -> &'static Testbed {
     static TESTBED: OnceLock<Testbed> = OnceLock::new();
+    berth_testkit::pki::install_default_crypto_provider();
     TESTBED.get_or_init(|| {
         let started = Instant::now();
         let testbed = Testbed::start().expect("testbed starts");
@@ -230,8 +231,13 @@ async fn proxy_forwards_and_injects_faults() {
     assert_eq!(ranged.bytes().await.unwrap().len(), blob.len() - 1000);
 
     proxy.set_fault(Fault::Stall { bytes: 500, path_contains: None, times: 1 });
-    let impatient =
-        reqwest::Client::builder().read_timeout(std::time::Duration::from_millis(500)).build().unwrap();
+    let impatient = {
+        berth_testkit::pki::install_default_crypto_provider();
+        reqwest::Client::builder()
+    }
+    .read_timeout(std::time::Duration::from_millis(500))
+    .build()
+    .unwrap();
     let mut stalled = impatient.get(&blob_url).send().await.unwrap();
     let mut received = 0;
     let outcome = loop {

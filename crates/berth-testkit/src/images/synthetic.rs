@@ -244,6 +244,7 @@ pub fn build_and_push(host: &str, spec: &SyntheticSpec) -> anyhow::Result<Image>
         tempfile::Builder::new().prefix("berth-testkit-synth-").tempdir().context("creating a temp dir")?;
     let image = build_into(dir.path(), spec)?;
     let catalog = Catalog { dir: dir.path().to_path_buf(), images: vec![image.clone()] };
+    crate::pki::install_default_crypto_provider();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(600))

@@ -51,6 +51,7 @@ pub struct Uploader {
 /// An HTTP client trusting only the testkit CA, presenting the client certificate with
 /// `client_certificate` (required by the mTLS registry).
 pub fn client(pki: &Pki, client_certificate: bool) -> anyhow::Result<reqwest::Client> {
+    crate::pki::install_default_crypto_provider();
     let ca = std::fs::read(&pki.ca_cert).with_context(|| format!("reading {}", pki.ca_cert.display()))?;
     let mut builder = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&ca).context("parsing the testkit CA")?])
