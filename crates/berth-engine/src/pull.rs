@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use berth_reference::{Digest, Platform, Reference};
-use berth_registry::{Descriptor, ErrorKind, Registry, Resolved};
+use berth_registry::{Descriptor, ErrorKind, Known, Registry, Resolved};
 use berth_store::Ingest;
 use berth_unpack::{Compression, Limits};
 use bytes::Bytes;
@@ -107,12 +107,13 @@ impl Engine {
         for warning in registry.warnings() {
             observer.warning(warning);
         }
-        let (registry, resolved) = match registry.resolve(endpoint, platform).await {
+        let known = StoredDocuments(&self.store);
+        let (registry, resolved) = match registry.resolve_with(endpoint, platform, &known).await {
             Ok(resolved) => (registry, resolved),
             // A stale login must not break a public image: try once more without it, and say so.
             Err(e) if registry.credential().is_some() && matches!(e.kind(), ErrorKind::WrongCredentials) => {
                 let anonymous = registry.without_credential().map_err(registry_error)?;
-                match anonymous.resolve(endpoint, platform).await {
+                match anonymous.resolve_with(endpoint, platform, &known).await {
                     Ok(resolved) => {
                         observer.warning(&format!(
                             "the stored login for {} was rejected ({e}); pulled anonymously. \
@@ -142,10 +143,9 @@ impl Engine {
         let repository = endpoint.repository();
 
         // The registry client fetched and verified the config while resolving: store it, never fetch it twice.
+        // Kept as is when the store has it intact; a damaged stored copy is replaced.
         let config_bytes = resolved.config_bytes.as_slice();
-        if !self.store.has_blob(&resolved.config.digest) {
-            self.store.put_blob(&resolved.config.digest, config_bytes)?;
-        }
+        self.store.put_blob(&resolved.config.digest, config_bytes)?;
         let diff_ids = crate::image::diff_ids(config_bytes)
             .map_err(|reason| Error::Corrupt { image: image.clone(), reason })?;
         if diff_ids.len() != resolved.layers.len() {
@@ -367,6 +367,16 @@ impl Engine {
         }
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         self.max_concurrent.min(cores.max(2))
+    }
+}
+
+/// The store's manifests and configs, offered to the registry client so that documents named by a digest
+/// are not fetched again.
+struct StoredDocuments<'a>(&'a berth_store::Store);
+
+impl Known for StoredDocuments<'_> {
+    fn get(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.0.read_blob(digest, berth_registry::MAX_CONFIG_SIZE).ok()
     }
 }
 

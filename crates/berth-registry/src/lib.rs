@@ -98,6 +98,25 @@ pub struct Resolved {
     pub layers: Vec<Descriptor>,
 }
 
+/// Documents the caller already holds, by digest: the manifests and configs in its store. Resolution
+/// reads them instead of asking the registry, since what a digest names cannot change: a second pull of
+/// an image costs one manifest request (the tag's, which can move), and a pull by digest of a stored image
+/// none at all.
+pub trait Known: Sync {
+    /// The bytes kept under `digest`, if any. They are hashed again before use; bytes that do not match
+    /// are ignored and the document is fetched.
+    fn get(&self, digest: &Digest) -> Option<Vec<u8>>;
+}
+
+/// Holds nothing: every document is fetched.
+pub struct NothingKnown;
+
+impl Known for NothingKnown {
+    fn get(&self, _digest: &Digest) -> Option<Vec<u8>> {
+        None
+    }
+}
+
 /// A client for one registry host. Cheap to clone: clones share the connection pool and token cache.
 #[derive(Clone)]
 pub struct Registry {
@@ -189,7 +208,17 @@ impl Registry {
 
     /// Resolves a reference to one image manifest for `platform`, with its config blob.
     pub async fn resolve(&self, reference: &Reference, platform: &Platform) -> Result<Resolved, Error> {
-        manifest::resolve(&self.inner, reference, platform)
+        self.resolve_with(reference, platform, &NothingKnown).await
+    }
+
+    /// [`Registry::resolve`], reading documents named by digest from `known` when it has them.
+    pub async fn resolve_with(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+        known: &dyn Known,
+    ) -> Result<Resolved, Error> {
+        manifest::resolve(&self.inner, reference, platform, known)
             .await
             .map_err(|error| error.with_image(reference.to_string()))
     }

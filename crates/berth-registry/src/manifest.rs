@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::auth::pull_scope;
 use crate::error::{Error, ErrorKind};
 use crate::transport::{Inner, decode_envelope, read_limited};
-use crate::{Descriptor, Resolved, blob};
+use crate::{Descriptor, Known, Resolved, blob};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -282,22 +282,56 @@ async fn not_found(inner: &Inner, repository: &str, reference: &str, said: Strin
     inner.error(ErrorKind::ManifestNotFound).said(format!("{reference} is not in {repository} ({known})"))
 }
 
+/// `known`'s bytes for `digest` when they hash to it and stay within `max`.
+fn known_bytes(known: &dyn Known, digest: &Digest, max: u64) -> Option<Vec<u8>> {
+    let bytes = known.get(digest)?;
+    if bytes.len() as u64 > max {
+        return None;
+    }
+    let mut hasher = digest.hasher();
+    hasher.update(&bytes);
+    (&hasher.finish() == digest).then_some(bytes)
+}
+
+/// A manifest `known` holds under `digest`, parsed as a fetched one would be.
+fn known_manifest(known: &dyn Known, digest: &Digest) -> Option<Fetched> {
+    let bytes = known_bytes(known, digest, MAX_MANIFEST_SIZE)?;
+    let (media_type, parsed) = parse_manifest(&bytes, None).ok()?;
+    Some(Fetched { digest: digest.clone(), media_type, bytes, parsed })
+}
+
+/// The manifest named by `digest`: from `known` when it holds it, otherwise from the registry.
+async fn manifest_by_digest(
+    inner: &Inner,
+    known: &dyn Known,
+    repository: &str,
+    digest: &Digest,
+) -> Result<Fetched, Error> {
+    match known_manifest(known, digest) {
+        Some(fetched) => Ok(fetched),
+        None => fetch_manifest(inner, repository, &digest.to_string(), Some(digest)).await,
+    }
+}
+
 pub(crate) async fn resolve(
     inner: &std::sync::Arc<Inner>,
     reference: &Reference,
     platform: &Platform,
+    known: &dyn Known,
 ) -> Result<Resolved, Error> {
     let repository = reference.repository();
-    let first =
-        fetch_manifest(inner, repository, &reference.manifest_reference(), reference.digest()).await?;
+    // A tag is always asked for (it can move); a digest only when the document is not already held.
+    let first = match reference.digest() {
+        Some(digest) => manifest_by_digest(inner, known, repository, digest).await?,
+        None => fetch_manifest(inner, repository, &reference.manifest_reference(), None).await?,
+    };
     let (image, index) = match &first.parsed {
         Parsed::Image { .. } => (first, None),
         Parsed::Index { entries } => {
             let chosen = choose_platform(entries, platform).map_err(|available| {
                 inner.error(ErrorKind::NoMatchingPlatform { wanted: platform.to_string(), available })
             })?;
-            let image =
-                fetch_manifest(inner, repository, &chosen.digest.to_string(), Some(&chosen.digest)).await?;
+            let image = manifest_by_digest(inner, known, repository, &chosen.digest).await?;
             if matches!(image.parsed, Parsed::Index { .. }) {
                 return Err(inner
                     .error(ErrorKind::InvalidManifest)
@@ -309,7 +343,10 @@ pub(crate) async fn resolve(
     let Parsed::Image { config, layers } = image.parsed else {
         return Err(inner.error(ErrorKind::InvalidManifest).said("expected an image manifest"));
     };
-    let config_bytes = blob::fetch_blob(inner, repository, &config, MAX_CONFIG_SIZE).await?;
+    let config_bytes = match known_bytes(known, &config.digest, MAX_CONFIG_SIZE) {
+        Some(bytes) if bytes.len() as u64 == config.size => bytes,
+        _ => blob::fetch_blob(inner, repository, &config, MAX_CONFIG_SIZE).await?,
+    };
     Ok(Resolved {
         reference: reference.clone(),
         manifest_digest: image.digest,
@@ -424,5 +461,31 @@ mod tests {
         };
         let amd64 = Platform::parse("linux/amd64").unwrap();
         assert!(choose_platform(&entries, &amd64).unwrap_err().is_empty());
+    }
+
+    struct Holds(Vec<(Digest, Vec<u8>)>);
+
+    impl Known for Holds {
+        fn get(&self, digest: &Digest) -> Option<Vec<u8>> {
+            self.0.iter().find(|(held, _)| held == digest).map(|(_, bytes)| bytes.clone())
+        }
+    }
+
+    #[test]
+    fn known_documents_are_used_only_when_they_hash_to_their_digest() {
+        let manifest = image_manifest(OCI_MANIFEST).into_bytes();
+        let digest = Digest::sha256_of(&manifest);
+        let holds = Holds(vec![(digest.clone(), manifest.clone())]);
+        let fetched = known_manifest(&holds, &digest).expect("a held manifest is used");
+        assert_eq!(fetched.media_type, OCI_MANIFEST);
+        assert_eq!(fetched.bytes, manifest);
+        assert!(matches!(fetched.parsed, Parsed::Image { .. }));
+
+        // Bytes kept under the wrong name (a damaged store) are ignored, so the registry is asked instead.
+        let other = Digest::sha256_of(b"something else");
+        let damaged = Holds(vec![(other.clone(), manifest.clone())]);
+        assert!(known_manifest(&damaged, &other).is_none());
+        assert!(known_bytes(&holds, &digest, manifest.len() as u64 - 1).is_none(), "over the cap");
+        assert!(known_manifest(&crate::NothingKnown, &digest).is_none());
     }
 }

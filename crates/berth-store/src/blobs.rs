@@ -60,7 +60,8 @@ impl Store {
         if &actual != digest {
             return Err(Error::DigestMismatch { path: blob_path, expected: digest.clone(), actual });
         }
-        if self.has_blob(digest) {
+        // Already stored and intact: nothing to do. A damaged copy is replaced by the rename below.
+        if self.read_blob(digest, bytes.len() as u64).is_ok() {
             return Ok(());
         }
         let temp_path = self.dir("ingest").join(format!("{}.{}.put", digest.hex(), crate::unique_suffix()));

@@ -34,6 +34,18 @@ fn put_then_read_returns_the_bytes() {
 }
 
 #[test]
+fn put_replaces_a_damaged_copy() {
+    let (_dir, store) = store();
+    let digest = Digest::sha256_of(b"{\"config\":1}");
+    store.put_blob(&digest, b"{\"config\":1}").unwrap();
+    std::fs::write(store.blob_path(&digest), b"{\"config\":2}").unwrap();
+    assert!(matches!(store.read_blob(&digest, 1024), Err(Error::DigestMismatch { .. })));
+    store.put_blob(&digest, b"{\"config\":1}").unwrap();
+    assert_eq!(store.read_blob(&digest, 1024).unwrap(), b"{\"config\":1}");
+    assert_eq!(count_entries(&store.root().join("ingest")), 0);
+}
+
+#[test]
 fn mismatching_put_stores_nothing() {
     let (_dir, store) = store();
     let digest = Digest::sha256_of(b"expected");

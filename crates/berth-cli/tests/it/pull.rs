@@ -1,5 +1,6 @@
 //! `berth pull` of every test image from every registry kind, and what lands in the store.
 
+use berth_testkit::proxy::Proxy;
 use berth_testkit::{ALICE, Kind};
 
 use crate::util::{Sandbox, image, testbed};
@@ -82,11 +83,48 @@ fn every_image_from_the_token_registry_after_login() {
 }
 
 #[test]
-fn a_second_pull_downloads_nothing() {
+fn a_second_pull_is_one_manifest_request() {
+    let sandbox = Sandbox::new();
+    let proxy = Proxy::start(&testbed().plain.url(), &testbed().pki).expect("proxy");
+    // An index: the tag names the index, which names the platform's manifest, which names the config.
+    let reference = format!("{}/testbed/multiarch:1", proxy.host());
+    let first = sandbox.berth(&["pull", &reference]).success();
+    first.stderr_has("2 layers downloaded");
+    let paths = |proxy: &Proxy| -> Vec<String> {
+        proxy
+            .requests()
+            .into_iter()
+            .filter(|r| r.path != "/v2/")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    };
+    assert!(paths(&proxy).len() >= 4, "index, manifest, config and layer: {:?}", paths(&proxy));
+
+    proxy.clear_requests();
+    let digest = sandbox.berth(&["pull", "-q", &reference]).success().stdout.trim().to_string();
+    assert_eq!(paths(&proxy), vec!["GET /v2/testbed/multiarch/manifests/1".to_string()]);
+
+    // By digest, a stored image needs nothing from the registry at all.
+    proxy.clear_requests();
+    let pinned = format!("{}/testbed/multiarch@{digest}", proxy.host());
+    sandbox.berth(&["pull", &pinned]).success().stderr_has("0 layers downloaded, 2 already present");
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+}
+
+#[test]
+fn a_damaged_stored_config_is_fetched_again() {
     let sandbox = Sandbox::new();
     let reference = image(Kind::Plain, "testbed/busybox:1");
-    sandbox.berth(&["pull", &reference]).success().stderr_has("1 layers downloaded");
+    let digest = sandbox.berth(&["pull", "-q", &reference]).success().stdout.trim().to_string();
+    let blobs = sandbox.path().join("store/blobs/sha256");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blobs.join(&digest["sha256:".len()..])).expect("manifest"))
+            .expect("manifest json");
+    let config = manifest["config"]["digest"].as_str().expect("config digest").trim_start_matches("sha256:");
+    std::fs::write(blobs.join(config), b"{}").expect("damage the config");
     sandbox.berth(&["pull", &reference]).success().stderr_has("0 layers downloaded, 1 already present");
+    let restored = std::fs::read(blobs.join(config)).expect("config");
+    assert_eq!(berth_reference::Digest::sha256_of(&restored).hex(), config, "the config was not restored");
 }
 
 #[test]
