@@ -322,3 +322,24 @@ fn a_terminal_is_allocated_with_dash_t() {
         sandbox.berth(&["rm", "-f", id.trim()]).success();
     }
 }
+
+#[test]
+fn a_local_image_starts_without_the_network_unless_asked() {
+    let sandbox = Sandbox::new();
+    let proxy = berth_testkit::proxy::Proxy::start(&testbed().plain.url(), &testbed().pki).expect("proxy");
+    let reference = format!("{}/testbed/busybox:1", proxy.host());
+    sandbox.berth(&["pull", "-q", &reference]).success();
+
+    proxy.clear_requests();
+    let run = sandbox.berth(&["run", "--rm", "--pull", "missing", &reference, "echo", "local"]).success();
+    assert_eq!(run.stdout, "local\n");
+    let run = sandbox.berth(&["run", "--rm", &reference, "true"]).success();
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    assert!(proxy.requests().is_empty(), "a local image needs no request: {:?}", proxy.requests());
+
+    // `--pull always` asks for the tag once and finds everything else in the store.
+    sandbox.berth(&["run", "--rm", "--pull", "always", &reference, "true"]).success();
+    let manifests: Vec<_> = proxy.requests().into_iter().filter(|r| r.path.contains("/manifests/")).collect();
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
+    assert!(proxy.requests().iter().all(|r| !r.path.contains("/blobs/")), "{:?}", proxy.requests());
+}
