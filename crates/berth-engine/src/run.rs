@@ -96,6 +96,7 @@ impl Engine {
         }
 
         let dir = ContainerDir::new(&self.paths.containers(), &id);
+        let mut record;
         {
             let _lock = self.store.lock()?;
             if self.containers()?.iter().any(|c| c.name == name) {
@@ -106,7 +107,7 @@ impl Engine {
             for path in [dir.rootfs(), dir.upper(), dir.work()] {
                 std::fs::create_dir_all(&path).map_err(Error::io(format!("creating {}", path.display())))?;
             }
-            let record = Container {
+            record = Container {
                 id: id.clone(),
                 name,
                 image: image.reference.to_string(),
@@ -132,15 +133,17 @@ impl Engine {
                 return Err(e);
             }
         };
-        let mut record = dir.load()?;
         record.command = command;
-        dir.save(&record)?;
 
         if request.detach {
+            dir.save(&record)?;
             self.spawn_monitor(&dir).await?;
             return Ok(RunOutcome::Detached(id));
         }
-        self.supervise(&id, foreground_stdio(request.interactive, options.tty)).await.map(RunOutcome::Exited)
+        // In the foreground this process is the supervisor: the record it holds is the current one.
+        self.supervise_record(record, foreground_stdio(request.interactive, options.tty))
+            .await
+            .map(RunOutcome::Exited)
     }
 
     /// Mounts the rootfs, writes /etc files and config.json. Returns the command the container runs.
@@ -220,8 +223,17 @@ impl Engine {
     /// Runs a created container to its end, recording its state; forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT
     /// to it. Used by foreground `run` and by the `-d` monitor.
     pub async fn supervise(&self, id: &str, stdio: Stdio) -> Result<i32, Error> {
+        let record = ContainerDir::new(&self.paths.containers(), id).load()?;
+        self.supervise_record(record, stdio).await
+    }
+
+    /// [`Engine::supervise`] with the container's record in hand. Only the supervisor writes the record
+    /// while the container runs (`stop` and `kill` signal it, `rm -f` waits for the exit), so it is kept
+    /// in memory rather than read back.
+    async fn supervise_record(&self, mut record: Container, stdio: Stdio) -> Result<i32, Error> {
+        let id = record.id.clone();
+        let id = id.as_str();
         let dir = ContainerDir::new(&self.paths.containers(), id);
-        let mut record = dir.load()?;
         let runtime = self.runtime(&record.runtime)?;
         record.status = Status::Running;
         record.started = Some(container::now());
@@ -266,7 +278,6 @@ impl Engine {
             Ok(code) => (code, None),
             Err(e) => (e.container_start_exit_code().unwrap_or(125), Some(e)),
         };
-        let mut record = dir.load()?;
         record.status = Status::Exited;
         record.finished = Some(container::now());
         record.exit_code = Some(code);
