@@ -171,10 +171,8 @@ impl Engine {
                     return Ok(true);
                 }
                 observer.layer_started(&layer.digest, layer.size);
-                self.fetch_layer_with_retries(
-                    image, registry, repository, layer, diff_id, chain_id, observer,
-                )
-                .await?;
+                let job = LayerJob { image, registry, repository, layer, diff_id, chain_id, observer };
+                self.fetch_layer_with_retries(&job).await?;
                 observer.layer_done(&layer.digest, false);
                 Ok::<bool, Error>(false)
             }))
@@ -214,21 +212,12 @@ impl Engine {
 
     /// [`Engine::fetch_layer`], tried again (resuming from the partial ingest file) when the transfer stalls
     /// or the connection fails mid-layer; the last error is kept when every attempt fails.
-    #[allow(clippy::too_many_arguments)]
-    async fn fetch_layer_with_retries(
-        &self,
-        image: &str,
-        registry: &Registry,
-        repository: &str,
-        layer: &Descriptor,
-        diff_id: &Digest,
-        chain_id: &Digest,
-        observer: &dyn PullObserver,
-    ) -> Result<(), Error> {
+    async fn fetch_layer_with_retries(&self, job: &LayerJob<'_>) -> Result<(), Error> {
+        let (layer, observer) = (job.layer, job.observer);
         let mut attempt = 1;
         loop {
             let resuming = self.store.partial_len(&layer.digest) > 0;
-            match self.fetch_layer(image, registry, repository, layer, diff_id, chain_id, observer).await {
+            match self.fetch_layer(job).await {
                 // Bytes kept from an earlier attempt can be bad (a write that failed half-way, a crash);
                 // the store has dropped them, so start over from zero once rather than fail.
                 Err(Error::Store(berth_store::Error::DigestMismatch { .. }))
@@ -257,17 +246,8 @@ impl Engine {
 
     /// One layer, one network pass: chunks go to a blocking worker that tees them into the ingest file
     /// and the unpacker.
-    #[allow(clippy::too_many_arguments)]
-    async fn fetch_layer(
-        &self,
-        image: &str,
-        registry: &Registry,
-        repository: &str,
-        layer: &Descriptor,
-        diff_id: &Digest,
-        chain_id: &Digest,
-        observer: &dyn PullObserver,
-    ) -> Result<(), Error> {
+    async fn fetch_layer(&self, job: &LayerJob<'_>) -> Result<(), Error> {
+        let LayerJob { image, registry, repository, layer, diff_id, chain_id, observer } = *job;
         let ingest = self.store.ingest(&layer.digest, layer.size)?;
         let offset = ingest.offset();
         let staging = self.store.stage_layer()?;
@@ -368,6 +348,20 @@ impl Engine {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         self.max_concurrent.min(cores.max(2))
     }
+}
+
+/// One layer to fetch and what it is checked against.
+#[derive(Clone, Copy)]
+struct LayerJob<'a> {
+    /// The name asked for, for error messages.
+    image: &'a str,
+    registry: &'a Registry,
+    repository: &'a str,
+    layer: &'a Descriptor,
+    /// What the layer must unpack to (the config's diff_id) and where it goes in the store.
+    diff_id: &'a Digest,
+    chain_id: &'a Digest,
+    observer: &'a dyn PullObserver,
 }
 
 /// The store's manifests and configs, offered to the registry client so that documents named by a digest

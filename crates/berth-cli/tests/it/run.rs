@@ -170,10 +170,15 @@ fn detached_logs_exec_stop_rm() {
     let exec = sandbox.berth(&["exec", "worker", "sh", "-c", "echo inside $$"]).success();
     assert!(exec.stdout.starts_with("inside "), "{}", exec.stdout);
     assert_eq!(sandbox.berth(&["exec", "worker", "sh", "-c", "exit 4"]).code, 4);
-    sandbox.berth(&["stop", "-t", "10", "worker"]).success();
+    let stop = sandbox.berth(&["stop", "-t", "10", "worker"]).success();
     let logs = sandbox.berth(&["logs", "worker"]).success();
-    assert_eq!(logs.stdout, "started\nstopping\n");
     let ps = sandbox.berth(&["ps", "-a"]).success();
+    let inspect = sandbox.berth(&["inspect", "worker"]).success();
+    assert_eq!(
+        logs.stdout, "started\nstopping\n",
+        "stop said: {}\nps -a: {}\ninspect: {}",
+        stop.stderr, ps.stdout, inspect.stdout
+    );
     assert!(ps.stdout.contains("exited (0)"), "{}", ps.stdout);
     assert_eq!(sandbox.berth(&["wait", "worker"]).success().stdout, "0\n");
     sandbox.berth(&["rm", "worker"]).success();
