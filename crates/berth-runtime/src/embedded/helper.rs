@@ -159,18 +159,13 @@ fn run(state_root: &Path, id: &str, bundle: &Path, console_socket: Option<&Path>
     let code = wait_forwarding(pid, &blocked);
     drop(blocked);
     // A forced `delete` from elsewhere may be removing the container, or have removed it already.
-    match DeleteLock::take(state_root) {
-        Ok(_lock) => {
-            if State::file_path(&container.root).exists()
-                && let Err(error) = container.delete(true)
-            {
-                eprintln!(
-                    "embedded runtime: cannot delete container {id} after it exited: {}",
-                    describe(&error)
-                );
-            }
-        }
-        Err(message) => eprintln!("embedded runtime: {message}"),
+    // Nothing is printed when this fails: the helper's stderr is the container's (its log under `run -d`),
+    // and a message there would read as the container's own output. What is left is deleted, with errors
+    // reported, by whoever removes the container (`rm`, or the engine right after `run --rm`).
+    if let Ok(_lock) = DeleteLock::take(state_root)
+        && State::file_path(&container.root).exists()
+    {
+        let _ = delete_with_retries(&mut container, true);
     }
     code.map_err(|error| format!("cannot wait for the container's process {pid}: {error}"))
 }
