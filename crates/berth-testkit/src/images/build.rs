@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
+use super::compress::Codec;
 use super::content::{self, PATH_ENV};
 use super::layout::{BlobRef, BlobStore};
 use super::media_type;
@@ -17,11 +18,16 @@ use super::{Catalog, Descriptor, Image, Manifest, Platform};
 
 const CREATED: &str = "2024-01-01T00:00:00Z";
 
+/// Layers that appear in both a gzip and a zstd image.
+const GZIP_AND_ZSTD: &[Codec] = &[Codec::Gzip, Codec::Zstd];
+/// Layers only gzip images use (the fixture, the multiarch markers).
+const GZIP_ONLY: &[Codec] = &[Codec::Gzip];
+
 /// Builds every image into the OCI layout `dir` (created if missing). `with_multi = false` leaves out
 /// the ~200 MiB `testbed/multi`.
 pub fn build_into(dir: &Path, busybox: &Path, with_multi: bool) -> anyhow::Result<Catalog> {
     let store = BlobStore::create(dir)?;
-    let base = build_layer(&store, true, |layer| content::busybox_layer(layer, busybox))?;
+    let base = build_layer(&store, GZIP_AND_ZSTD, |layer| content::busybox_layer(layer, busybox))?;
     let arch = host_architecture();
     let mut images = Vec::new();
 
@@ -46,8 +52,8 @@ pub fn build_into(dir: &Path, busybox: &Path, with_multi: bool) -> anyhow::Resul
 
     images.extend(multiarch(&store, &base)?);
 
-    let lower = build_layer(&store, false, content::fixture_lower)?;
-    let upper = build_layer(&store, false, content::fixture_upper)?;
+    let lower = build_layer(&store, GZIP_ONLY, content::fixture_lower)?;
+    let upper = build_layer(&store, GZIP_ONLY, content::fixture_upper)?;
     let extra = json!({
         "Env": [PATH_ENV, "BERTH_TESTBED=layers"],
         "WorkingDir": "/data",
@@ -73,12 +79,11 @@ pub fn host_architecture() -> &'static str {
     }
 }
 
-fn build_layer<F>(store: &BlobStore, with_zstd: bool, fill: F) -> anyhow::Result<BuiltLayer>
+fn build_layer<F>(store: &BlobStore, codecs: &[Codec], fill: F) -> anyhow::Result<BuiltLayer>
 where
     F: FnOnce(&mut TarLayer<LayerSink>) -> anyhow::Result<()>,
 {
-    let zstd = if with_zstd { Some(store.writer()?) } else { None };
-    let mut layer = TarLayer::new(LayerSink::new(store.writer()?, zstd)?);
+    let mut layer = TarLayer::new(LayerSink::new(store, codecs)?);
     fill(&mut layer)?;
     Ok(layer.finish()?.finish()?)
 }
@@ -93,7 +98,9 @@ fn build_data_layers(store: &BlobStore) -> anyhow::Result<Vec<BuiltLayer>> {
                 .iter()
                 .filter(|&&index| index != 0)
                 .map(|&index| {
-                    scope.spawn(move || build_layer(store, true, |layer| content::data_layer(layer, index)))
+                    scope.spawn(move || {
+                        build_layer(store, GZIP_AND_ZSTD, |layer| content::data_layer(layer, index))
+                    })
                 })
                 .collect();
             handles
@@ -136,8 +143,8 @@ fn write_image(store: &BlobStore, spec: &ImageSpec<'_>) -> anyhow::Result<Manife
     };
     let mut layers = Vec::new();
     for layer in spec.layers {
-        let blob =
-            if spec.zstd { layer.zstd.as_ref().context("layer built without zstd")? } else { &layer.gzip };
+        let codec = if spec.zstd { Codec::Zstd } else { Codec::Gzip };
+        let blob = layer.blob(codec).with_context(|| format!("layer built without {codec:?}"))?;
         layers.push(descriptor(layer_type, blob));
     }
     let diff_ids: Vec<String> = spec.layers.iter().map(|layer| layer.diff_id.clone()).collect();
@@ -186,8 +193,8 @@ fn write_image(store: &BlobStore, spec: &ImageSpec<'_>) -> anyhow::Result<Manife
 
 /// `testbed/multiarch:1` (OCI index with an attestation) and `:1-docker` (Docker manifest list).
 fn multiarch(store: &BlobStore, base: &BuiltLayer) -> anyhow::Result<Vec<Image>> {
-    let amd_marker = build_layer(store, false, |layer| content::marker_layer(layer, "linux/amd64"))?;
-    let arm_marker = build_layer(store, false, |layer| content::marker_layer(layer, "linux/arm64/v8"))?;
+    let amd_marker = build_layer(store, GZIP_ONLY, |layer| content::marker_layer(layer, "linux/amd64"))?;
+    let arm_marker = build_layer(store, GZIP_ONLY, |layer| content::marker_layer(layer, "linux/arm64/v8"))?;
     let amd_layers = [base, &amd_marker];
     let arm_layers = [base, &arm_marker];
     let amd = ImageSpec::new(&amd_layers, "amd64");

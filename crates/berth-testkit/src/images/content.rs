@@ -285,6 +285,7 @@ exit $fail
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::images::compress::{Codec, Compressor};
 
     #[test]
     fn generator_is_fixed() {
@@ -297,7 +298,7 @@ mod tests {
     #[test]
     fn text_compresses_about_two_to_one() {
         let text = SplitMix64::new(7).text_bytes(MIB);
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        let mut encoder = Compressor::new(Codec::Gzip, Vec::new()).unwrap();
         encoder.write_all(&text).unwrap();
         let ratio = text.len() as f64 / encoder.finish().unwrap().len() as f64;
         assert!((1.6..2.6).contains(&ratio), "ratio {ratio}");

@@ -16,6 +16,7 @@
 //! | `testbed/layers:1` | layer-semantics fixture; `/check.sh` prints ok/FAIL per item and `ALL OK` |
 
 mod build;
+mod compress;
 mod content;
 mod layout;
 pub mod synthetic;

@@ -8,16 +8,16 @@
 //! streamed through its hash and compressor into a blob file; no layer is ever held in memory.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
+use super::compress::Codec;
 use super::content::{MIB, SplitMix64};
-use super::layout::{BlobRef, BlobStore, BlobWriter};
-use super::tar_layer::{Meta, TarLayer};
+use super::layout::BlobStore;
+use super::tar_layer::{BuiltLayer, LayerSink, Meta, TarLayer};
 use super::upload::{Auth, Uploader};
 use super::{Catalog, Descriptor, Image, Manifest, Platform, build, media_type};
 
@@ -69,91 +69,29 @@ fn fill_layer<W: Write>(layer: &mut TarLayer<W>, spec: &SyntheticSpec, index: u3
     Ok(())
 }
 
-/// A layer built: its compressed blob and what the config needs.
-struct SyntheticLayer {
-    blob: BlobRef,
-    diff_id: String,
-    raw_size: u64,
-}
-
-/// The tar stream's sink: hashes it for the diff_id and compresses it with one codec into a blob
-/// file (the catalog's `LayerSink` always writes gzip, wasted work for a zstd-only image).
-enum Compressor {
-    Gzip(flate2::write::GzEncoder<BlobWriter>),
-    Zstd(zstd::stream::write::Encoder<'static, BlobWriter>),
-}
-
-struct Sink {
-    hasher: Sha256,
-    raw_size: u64,
-    compressor: Compressor,
-}
-
-impl Sink {
-    /// gzip level 6 with mtime 0, zstd level 3 single-threaded: the catalog's settings, so the
-    /// decompression cost per byte matches `testbed/multi`.
-    fn new(out: BlobWriter, zstd: bool) -> io::Result<Sink> {
-        let compressor = if zstd {
-            let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;
-            encoder.include_checksum(false)?;
-            Compressor::Zstd(encoder)
-        } else {
-            Compressor::Gzip(
-                flate2::GzBuilder::new()
-                    .mtime(0)
-                    .operating_system(255)
-                    .write(out, flate2::Compression::new(6)),
-            )
-        };
-        Ok(Sink { hasher: Sha256::new(), raw_size: 0, compressor })
-    }
-
-    fn finish(self) -> io::Result<SyntheticLayer> {
-        let writer = match self.compressor {
-            Compressor::Gzip(encoder) => encoder.finish()?,
-            Compressor::Zstd(encoder) => encoder.finish()?,
-        };
-        Ok(SyntheticLayer {
-            blob: writer.commit()?,
-            diff_id: format!("sha256:{}", hex::encode(self.hasher.finalize())),
-            raw_size: self.raw_size,
-        })
+impl SyntheticSpec {
+    /// The one codec of every layer: a catalog layer's second codec would be wasted work here.
+    fn codec(&self) -> Codec {
+        if self.zstd { Codec::Zstd } else { Codec::Gzip }
     }
 }
 
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.hasher.update(buf);
-        self.raw_size += buf.len() as u64;
-        match &mut self.compressor {
-            Compressor::Gzip(encoder) => encoder.write_all(buf)?,
-            Compressor::Zstd(encoder) => encoder.write_all(buf)?,
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match &mut self.compressor {
-            Compressor::Gzip(encoder) => encoder.flush(),
-            Compressor::Zstd(encoder) => encoder.flush(),
-        }
-    }
-}
-
-fn build_layer(store: &BlobStore, spec: &SyntheticSpec, index: u32) -> anyhow::Result<SyntheticLayer> {
-    let writer = store.writer().context("creating a layer blob")?;
-    let mut layer = TarLayer::new(Sink::new(writer, spec.zstd)?);
+/// Streams layer `index` through its hash and compressor (the catalog's settings, so the
+/// decompression cost per byte matches `testbed/multi`) into one blob file.
+fn build_layer(store: &BlobStore, spec: &SyntheticSpec, index: u32) -> anyhow::Result<BuiltLayer> {
+    let sink = LayerSink::new(store, &[spec.codec()]).context("creating a layer blob")?;
+    let mut layer = TarLayer::new(sink);
     fill_layer(&mut layer, spec, index)?;
     Ok(layer.finish()?.finish()?)
 }
 
 /// Builds every layer, two at a time (the compressors are single-threaded; the machines this
 /// runs on have two cores or more). Each thread holds one file of at most 4 MiB at a time.
-fn build_layers(store: &BlobStore, spec: &SyntheticSpec) -> anyhow::Result<Vec<SyntheticLayer>> {
+fn build_layers(store: &BlobStore, spec: &SyntheticSpec) -> anyhow::Result<Vec<BuiltLayer>> {
     let mut built = Vec::new();
     let indexes: Vec<u32> = (0..spec.layers).collect();
     for pair in indexes.chunks(2) {
-        let results: Vec<anyhow::Result<SyntheticLayer>> = std::thread::scope(|scope| {
+        let results: Vec<anyhow::Result<BuiltLayer>> = std::thread::scope(|scope| {
             let handles: Vec<_> =
                 pair.iter().map(|&index| scope.spawn(move || build_layer(store, spec, index))).collect();
             handles
@@ -183,14 +121,15 @@ pub fn build_into(dir: &std::path::Path, spec: &SyntheticSpec) -> anyhow::Result
     let store = BlobStore::create(dir)?;
     let built = build_layers(&store, spec)?;
     let layer_type = if spec.zstd { media_type::OCI_LAYER_ZSTD } else { media_type::OCI_LAYER_GZIP };
-    let layers: Vec<Descriptor> = built
-        .iter()
-        .map(|layer| Descriptor {
+    let mut layers = Vec::with_capacity(built.len());
+    for layer in &built {
+        let blob = layer.blob(spec.codec()).context("layer built without its codec")?;
+        layers.push(Descriptor {
             media_type: layer_type.to_owned(),
-            digest: layer.blob.digest.clone(),
-            size: layer.blob.size,
-        })
-        .collect();
+            digest: blob.digest.clone(),
+            size: blob.size,
+        });
+    }
     let diff_ids: Vec<String> = built.iter().map(|layer| layer.diff_id.clone()).collect();
     let architecture = build::host_architecture();
     let config = json!({
@@ -261,6 +200,8 @@ pub fn build_and_push(host: &str, spec: &SyntheticSpec) -> anyhow::Result<Image>
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest, Sha256};
+
     use super::*;
 
     fn spec(layers: u32, total_mib: u64, zstd: bool) -> SyntheticSpec {

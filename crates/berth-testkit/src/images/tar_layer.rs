@@ -1,5 +1,5 @@
 //! A deterministic tar writer for layer contents, and the sink that turns one tar stream into its
-//! diff_id plus gzip and zstd blobs in a single pass.
+//! diff_id plus one compressed blob per codec (gzip, zstd or both) in a single pass.
 //!
 //! Headers are written by hand on top of the `tar` crate's `Header` so that nothing depends on the
 //! host (no uname/gname, fixed mtime, uid/gid as given) and so that long or non-ASCII names use PAX
@@ -12,7 +12,8 @@ use std::io::{self, Write};
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
-use super::layout::{BlobRef, BlobWriter};
+use super::compress::{Codec, Compressor};
+use super::layout::{BlobRef, BlobStore, BlobWriter};
 
 /// 2024-01-01T00:00:00Z: the mtime of every entry.
 pub const EPOCH: u64 = 1_704_067_200;
@@ -187,49 +188,42 @@ pub struct BuiltLayer {
     /// `sha256:<hex>` of the uncompressed tar.
     pub diff_id: String,
     pub raw_size: u64,
-    pub gzip: BlobRef,
-    pub zstd: Option<BlobRef>,
+    /// One blob per codec the layer was built with, in the order asked for.
+    pub blobs: Vec<(Codec, BlobRef)>,
 }
 
-/// Receives the tar stream, hashes it and compresses it into one or two blob files at once, so a
+impl BuiltLayer {
+    /// The blob compressed with `codec`, if the layer was built with it.
+    pub fn blob(&self, codec: Codec) -> Option<&BlobRef> {
+        self.blobs.iter().find(|(built, _)| *built == codec).map(|(_, blob)| blob)
+    }
+}
+
+/// Receives the tar stream, hashes it and compresses it into one blob file per codec at once, so a
 /// layer never has to be held in memory.
 pub struct LayerSink {
     hasher: Sha256,
     raw_size: u64,
-    gzip: flate2::write::GzEncoder<BlobWriter>,
-    zstd: Option<zstd::stream::write::Encoder<'static, BlobWriter>>,
+    compressors: Vec<Compressor<BlobWriter>>,
 }
 
 impl LayerSink {
-    /// gzip level 6 with mtime 0 and no file name; zstd level 3 without checksum, single-threaded
-    /// (multi-threaded zstd output depends on timing).
-    pub fn new(gzip_out: BlobWriter, zstd_out: Option<BlobWriter>) -> io::Result<LayerSink> {
-        let gzip = flate2::GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(gzip_out, flate2::Compression::new(6));
-        let zstd = match zstd_out {
-            Some(out) => {
-                let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;
-                encoder.include_checksum(false)?;
-                Some(encoder)
-            }
-            None => None,
-        };
-        Ok(LayerSink { hasher: Sha256::new(), raw_size: 0, gzip, zstd })
+    /// A sink writing one new blob of `store` for each of `codecs`.
+    pub fn new(store: &BlobStore, codecs: &[Codec]) -> io::Result<LayerSink> {
+        let compressors =
+            codecs.iter().map(|&codec| Compressor::new(codec, store.writer()?)).collect::<io::Result<_>>()?;
+        Ok(LayerSink { hasher: Sha256::new(), raw_size: 0, compressors })
     }
 
     pub fn finish(self) -> io::Result<BuiltLayer> {
-        let gzip = self.gzip.finish()?.commit()?;
-        let zstd = match self.zstd {
-            Some(encoder) => Some(encoder.finish()?.commit()?),
-            None => None,
-        };
+        let mut blobs = Vec::with_capacity(self.compressors.len());
+        for compressor in self.compressors {
+            blobs.push((compressor.codec(), compressor.finish()?.commit()?));
+        }
         Ok(BuiltLayer {
             diff_id: format!("sha256:{}", hex::encode(self.hasher.finalize())),
             raw_size: self.raw_size,
-            gzip,
-            zstd,
+            blobs,
         })
     }
 }
@@ -238,19 +232,14 @@ impl Write for LayerSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.hasher.update(buf);
         self.raw_size += buf.len() as u64;
-        self.gzip.write_all(buf)?;
-        if let Some(zstd) = &mut self.zstd {
-            zstd.write_all(buf)?;
+        for compressor in &mut self.compressors {
+            compressor.write_all(buf)?;
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.gzip.flush()?;
-        if let Some(zstd) = &mut self.zstd {
-            zstd.flush()?;
-        }
-        Ok(())
+        self.compressors.iter_mut().try_for_each(Write::flush)
     }
 }
 
