@@ -1,9 +1,11 @@
-//! What the runtime integration tests share: a busybox rootfs, a bundle with a spec from `build_spec`, and a
-//! container that is force-deleted when the test ends, for whichever backend runs it.
+//! What the runtime integration tests share: the backend under test, a busybox rootfs, a bundle with a spec
+//! from `build_spec`, and a container that is force-deleted when the test ends, for whichever backend runs
+//! it. A backend is plain data ([`Backend`]) so that one conformance case can run against every backend.
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use berth_runtime::{Error, EtcFiles, RunOptions, Runtime, Stdio, build_spec, unmount};
 use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder};
@@ -12,6 +14,36 @@ pub const APPLETS: &[&str] = &[
     "sh", "echo", "true", "false", "cat", "id", "head", "tail", "dd", "seq", "sleep", "touch", "env", "ls",
     "tty", "wc", "grep", "tr",
 ];
+
+/// A runtime behind the trait, shareable with the thread that waits on a running container.
+pub type SharedRuntime = Arc<dyn Runtime + Send + Sync>;
+
+/// One runtime backend under test: how to make it and what it needs from this machine.
+pub struct Backend {
+    /// Goes into container ids, so that the backends' containers never share a name.
+    pub id_prefix: &'static str,
+    /// Files the backend needs besides root and /bin/busybox (the runtime binary, the helper).
+    pub needs: fn() -> Vec<PathBuf>,
+    /// The backend keeping its containers' state under the given root.
+    pub runtime: fn(PathBuf) -> SharedRuntime,
+}
+
+impl Backend {
+    /// Whether this machine can run real containers with this backend; says why not when it cannot.
+    pub fn available(&self) -> bool {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipping: needs root");
+            return false;
+        }
+        let mut needs = (self.needs)();
+        needs.push(PathBuf::from("/bin/busybox"));
+        if let Some(missing) = needs.iter().find(|path| !path.exists()) {
+            eprintln!("skipping: needs {}", missing.display());
+            return false;
+        }
+        true
+    }
+}
 
 /// A busybox root filesystem: /bin/busybox, applet links, and accounts root and app (1000).
 pub fn populate_rootfs(rootfs: &Path) {
@@ -40,25 +72,38 @@ pub fn image(cmd: &[&str]) -> ImageConfiguration {
 }
 
 /// One container: its bundle, state root and id; force-deleted on drop.
-pub struct Container<R: Runtime> {
-    pub runtime: R,
+pub struct Container {
+    pub runtime: SharedRuntime,
     pub id: String,
     pub dir: tempfile::TempDir,
     pub rootfs: PathBuf,
 }
 
-impl<R: Runtime> Container<R> {
-    /// An empty bundle; `runtime` gets the state root to use. `prefix` keeps the backends' ids apart.
-    pub fn new(name: &str, prefix: &str, runtime: impl FnOnce(PathBuf) -> R) -> Container<R> {
+impl Container {
+    /// An empty bundle, and `backend` with a state root of the container's own.
+    pub fn new(name: &str, backend: &Backend) -> Container {
         let dir = tempfile::tempdir().unwrap();
         let rootfs = dir.path().join("bundle/rootfs");
         std::fs::create_dir_all(&rootfs).unwrap();
-        let runtime = runtime(dir.path().join("state"));
-        Container { runtime, id: format!("berth-{prefix}-{}-{name}", std::process::id()), dir, rootfs }
+        let runtime = (backend.runtime)(dir.path().join("state"));
+        let id = format!("berth-{}-{}-{name}", backend.id_prefix, std::process::id());
+        Container { runtime, id, dir, rootfs }
+    }
+
+    /// A bundle whose rootfs is the busybox one.
+    pub fn busybox(name: &str, backend: &Backend) -> Container {
+        let container = Container::new(name, backend);
+        populate_rootfs(&container.rootfs);
+        container
     }
 
     pub fn bundle(&self) -> PathBuf {
         self.dir.path().join("bundle")
+    }
+
+    /// Where the backend keeps this container's state (its `--root` is `<dir>/state`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state").join(&self.id)
     }
 
     pub fn etc_files(&self) -> EtcFiles {
@@ -94,7 +139,7 @@ impl<R: Runtime> Container<R> {
     }
 }
 
-impl<R: Runtime> Drop for Container<R> {
+impl Drop for Container {
     fn drop(&mut self) {
         let _ = self.runtime.delete(&self.id, true);
         let _ = unmount(&self.rootfs);
