@@ -95,12 +95,18 @@ pub fn non_executable_file_is_the_126_error(backend: &Backend) {
     assert_eq!(error.container_start_exit_code(), Some(126));
 }
 
-pub fn user_flag_sets_the_uid(backend: &Backend) {
-    let container = Container::busybox("user", backend);
-    let opts = RunOptions { user: Some("1000".into()), ..RunOptions::default() };
-    let (result, stdout, stderr) = container.run(&["sh", "-c", "id -u; id -g"], opts);
+/// Runs `args` in a fresh busybox container named after `name`, asserts that it exited 0, and returns
+/// what it printed.
+fn stdout_of_success(backend: &Backend, name: &str, args: &[&str], options: RunOptions) -> String {
+    let container = Container::busybox(name, backend);
+    let (result, stdout, stderr) = container.run(args, options);
     assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
-    assert_eq!(stdout, "1000\n1000\n");
+    stdout
+}
+
+pub fn user_flag_sets_the_uid(backend: &Backend) {
+    let opts = RunOptions { user: Some("1000".into()), ..RunOptions::default() };
+    assert_eq!(stdout_of_success(backend, "user", &["sh", "-c", "id -u; id -g"], opts), "1000\n1000\n");
 }
 
 pub fn read_only_root_refuses_writes(backend: &Backend) {
@@ -119,40 +125,34 @@ pub fn read_only_root_refuses_writes(backend: &Backend) {
 
 /// A read-only bind mount of a host directory, seen from a container with a writable root.
 pub fn bind_mounts_and_network_host_reach_the_container(backend: &Backend) {
-    let container = Container::busybox("bind", backend);
-    let shared = container.dir.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::fs::write(shared.join("note"), "from the host\n").unwrap();
-    let opts = RunOptions {
-        mounts: vec![BindMount { source: shared.clone(), destination: "/data".into(), read_only: true }],
-        network: Network::Host,
-        ..RunOptions::default()
-    };
-    let (result, stdout, stderr) =
-        container.run(&["sh", "-c", "cat /data/note; touch /data/x || echo refused; cat /etc/hosts"], opts);
-    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
-    assert_eq!(stdout, "from the host\nrefused\n127.0.0.1 localhost\n");
+    bind_mount_and_host_network(backend, "bind", false);
 }
 
 /// The same bind mount and network with a read-only root: the mounts go in before the root turns
 /// read-only, and the root refuses writes of its own.
 pub fn read_only_root_bind_mounts_and_network_host(backend: &Backend) {
-    let container = Container::busybox("mounts", backend);
+    bind_mount_and_host_network(backend, "mounts", true);
+}
+
+fn bind_mount_and_host_network(backend: &Backend, name: &str, read_only_root: bool) {
+    let container = Container::busybox(name, backend);
     let shared = container.dir.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
     std::fs::write(shared.join("note"), "from the host\n").unwrap();
     let opts = RunOptions {
         mounts: vec![BindMount { source: shared.clone(), destination: "/data".into(), read_only: true }],
         network: Network::Host,
-        read_only: true,
+        read_only: read_only_root,
         ..RunOptions::default()
     };
-    let script =
-        "cat /data/note; touch /data/x || echo refused; touch /new || echo root-refused; cat /etc/hosts";
+    let script = "cat /data/note; touch /data/x || echo refused; \
+                  touch /new && echo root-written || echo root-refused; cat /etc/hosts";
     let (result, stdout, stderr) = container.run(&["sh", "-c", script], opts);
     assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
-    assert_eq!(stdout, "from the host\nrefused\nroot-refused\n127.0.0.1 localhost\n");
-    assert!(!container.rootfs.join("new").exists());
+    let root = if read_only_root { "root-refused" } else { "root-written" };
+    assert_eq!(stdout, format!("from the host\nrefused\n{root}\n127.0.0.1 localhost\n"));
+    assert_eq!(container.rootfs.join("new").exists(), !read_only_root);
+    assert!(!shared.join("x").exists());
 }
 
 pub fn memory_limit_kills_a_process_that_exceeds_it(backend: &Backend) {
@@ -174,10 +174,9 @@ pub fn pids_limit_stops_forks(backend: &Backend) {
         "stdout: {stdout} stderr: {stderr}"
     );
 
-    let container = Container::busybox("pids-unlimited", backend);
-    let (result, stdout, stderr) = container.run(&["sh", "-c", script], RunOptions::default());
-    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
-    assert_eq!(stdout, "started\n");
+    let unlimited =
+        stdout_of_success(backend, "pids-unlimited", &["sh", "-c", script], RunOptions::default());
+    assert_eq!(unlimited, "started\n");
 }
 
 pub fn default_capabilities_and_seccomp_are_in_force(backend: &Backend) {
@@ -192,18 +191,18 @@ pub fn default_capabilities_and_seccomp_are_in_force(backend: &Backend) {
     // Creating a user namespace needs no capability: only the seccomp profile refuses it.
     assert!(stdout.contains("unshare-refused"), "stdout: {stdout}");
 
-    let container = Container::busybox("unconfined", backend);
     let opts = RunOptions { seccomp_unconfined: true, ..RunOptions::default() };
-    let (result, stdout, stderr) =
-        container.run(&["sh", "-c", "unshare -U true && echo unshare-allowed"], opts);
-    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
-    assert_eq!(stdout, "unshare-allowed\n");
+    let unconfined = stdout_of_success(
+        backend,
+        "unconfined",
+        &["sh", "-c", "unshare -U true && echo unshare-allowed"],
+        opts,
+    );
+    assert_eq!(unconfined, "unshare-allowed\n");
 
-    let container = Container::busybox("caps-user", backend);
     let opts = RunOptions { user: Some("1000".into()), ..RunOptions::default() };
-    let (result, stdout, stderr) = container.run(&["grep", "CapEff", "/proc/self/status"], opts);
-    assert_eq!(result.unwrap(), 0, "stderr: {stderr}");
-    assert_eq!(stdout, "CapEff:\t0000000000000000\n");
+    let as_user = stdout_of_success(backend, "caps-user", &["grep", "CapEff", "/proc/self/status"], opts);
+    assert_eq!(as_user, "CapEff:\t0000000000000000\n");
 }
 
 pub fn overlay_rootfs_runs_a_container_and_keeps_writes_in_upper(backend: &Backend) {
