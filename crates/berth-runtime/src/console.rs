@@ -17,8 +17,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
-use std::process::{Command, ExitStatus};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -59,17 +59,16 @@ pub(crate) fn run_detached_with_console(
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         return Err(setup("cannot become a child subreaper", std::io::Error::last_os_error()));
     }
-    // A short path under the temp dir: sun_path holds only 108 bytes, too few for some bundle paths.
-    let unique = format!("{}-{}", std::process::id(), SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed));
-    let socket_path = std::env::temp_dir().join(format!("berth-console-{unique}.sock"));
-    let pid_path = std::env::temp_dir().join(format!("berth-console-{unique}.pid"));
-    let _cleanup = RemoveOnDrop(vec![socket_path.clone(), pid_path.clone()]);
-    let _ = std::fs::remove_file(&socket_path);
-    let listener = UnixListener::bind(&socket_path)
-        .map_err(|source| setup("cannot create the console socket", source))?;
-    listener.set_nonblocking(true).map_err(|source| setup("cannot configure the console socket", source))?;
+    let socket = ConsoleSocket::bind("berth-console").map_err(|(reason, source)| setup(reason, source))?;
+    let pid_path = socket.path().with_extension("pid");
+    let _cleanup = RemoveOnDrop(vec![pid_path.clone()]);
 
-    command.args(["--detach", "--console-socket"]).arg(&socket_path).arg("--pid-file").arg(&pid_path).arg(id);
+    command
+        .args(["--detach", "--console-socket"])
+        .arg(socket.path())
+        .arg("--pid-file")
+        .arg(&pid_path)
+        .arg(id);
     command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(
         match stdio.stderr {
             StdioTarget::Inherit => std::process::Stdio::inherit(),
@@ -79,32 +78,15 @@ pub(crate) fn run_detached_with_console(
     );
     let mut child = command.spawn().map_err(ConsoleError::Spawn)?;
 
-    let started = Instant::now();
-    let stream = loop {
-        match listener.accept() {
-            Ok((stream, _)) => break stream,
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                if let Some(status) =
-                    child.try_wait().map_err(|source| setup("cannot wait for the runtime", source))?
-                {
-                    return Ok(ConsoleOutcome::RuntimeFailed(status));
-                }
-                if started.elapsed() > CONSOLE_WAIT {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(setup(
-                        "the runtime never sent the terminal",
-                        std::io::ErrorKind::TimedOut.into(),
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(source) => return Err(setup("cannot accept on the console socket", source)),
+    let master = match socket.receive_terminal(&mut child) {
+        Ok(Received::Terminal(master)) => master,
+        Ok(Received::Ended(status)) => return Ok(ConsoleOutcome::RuntimeFailed(status)),
+        Err((reason, source)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(setup(reason, source));
         }
     };
-    let master = receive_fd(&stream)
-        .map_err(|source| setup("cannot receive the terminal from the runtime", source))?;
-    let master = File::from(master);
 
     let input = match stdio.stdin {
         StdioTarget::Inherit => Some(dup_file(0).map_err(|source| setup("cannot use stdin", source))?),
@@ -174,6 +156,86 @@ fn wait_for(pid: libc::pid_t) -> std::io::Result<i32> {
 /// controlling terminal (runc opens /dev/tty to put it in raw mode).
 pub(crate) fn has_controlling_terminal() -> bool {
     std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").is_ok()
+}
+
+/// The listening end of a console socket: the runtime connects to it and sends the master side of the
+/// container's terminal. It lives in the temp dir under a name unique to this process, because sun_path
+/// holds only 108 bytes, too few for some bundle paths; the socket file is removed when this is dropped.
+pub(crate) struct ConsoleSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+/// What came of waiting on a console socket.
+pub(crate) enum Received {
+    /// The master side of the container's terminal.
+    Terminal(File),
+    /// The runtime ended before it sent one (its own error output says why).
+    Ended(ExitStatus),
+}
+
+impl ConsoleSocket {
+    /// A fresh socket named `<prefix>-<pid>-<n>.sock`; on failure, what failed and why.
+    pub(crate) fn bind(prefix: &str) -> Result<ConsoleSocket, (&'static str, std::io::Error)> {
+        let unique = format!("{}-{}", std::process::id(), SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed));
+        let path = std::env::temp_dir().join(format!("{prefix}-{unique}.sock"));
+        let _ = std::fs::remove_file(&path);
+        let listener =
+            UnixListener::bind(&path).map_err(|source| ("cannot create the console socket", source))?;
+        let socket = ConsoleSocket { listener, path };
+        socket
+            .listener
+            .set_nonblocking(true)
+            .map_err(|source| ("cannot configure the console socket", source))?;
+        Ok(socket)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits (up to [`CONSOLE_WAIT`]) until the runtime `child` connects and sends the terminal, or ends
+    /// first. On an error the child is left as it is: the caller stops it.
+    pub(crate) fn receive_terminal(
+        &self,
+        child: &mut Child,
+    ) -> Result<Received, (&'static str, std::io::Error)> {
+        let started = Instant::now();
+        let stream = loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Some(status) =
+                        child.try_wait().map_err(|source| ("cannot wait for the runtime", source))?
+                    {
+                        return Ok(Received::Ended(status));
+                    }
+                    if started.elapsed() > CONSOLE_WAIT {
+                        return Err((
+                            "the runtime never sent the terminal",
+                            std::io::ErrorKind::TimedOut.into(),
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(source) => return Err(("cannot accept on the console socket", source)),
+            }
+        };
+        match receive_fd(&stream) {
+            Ok(master) => Ok(Received::Terminal(File::from(master))),
+            Err(source) => match child.try_wait() {
+                // A runtime that connected and then died has its own error to report.
+                Ok(Some(status)) => Ok(Received::Ended(status)),
+                _ => Err(("cannot receive the terminal from the runtime", source)),
+            },
+        }
+    }
+}
+
+impl Drop for ConsoleSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 pub(crate) struct RemoveOnDrop(pub(crate) Vec<PathBuf>);

@@ -13,15 +13,14 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::console::{CONSOLE_WAIT, RawMode, RemoveOnDrop, copy_window_size, dup_file, receive_fd};
+use crate::console::{ConsoleSocket, RawMode, Received, copy_window_size, dup_file};
 use crate::error::Error;
 use crate::oci::{Stdio, StdioTarget};
 
@@ -31,8 +30,6 @@ const OUTPUT_DRAIN: Duration = Duration::from_secs(5);
 
 /// How often the size of berth's terminal is compared with the container's.
 const RESIZE_POLL: Duration = Duration::from_millis(200);
-
-static SOCKET_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Spawns the helper `command` with a console socket path appended as its last operand, relays the
 /// terminal it sends between the container and `stdio`, and returns the helper's status once it exits.
@@ -44,17 +41,11 @@ pub(super) fn run_with_console(id: &str, mut command: Command, stdio: Stdio) -> 
         reason: reason.to_string(),
         source,
     };
-    // A short path under the temp dir: sun_path holds only 108 bytes.
-    let unique = format!("{}-{}", std::process::id(), SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed));
-    let socket_path = std::env::temp_dir().join(format!("berth-embedded-console-{unique}.sock"));
-    let _cleanup = RemoveOnDrop(vec![socket_path.clone()]);
-    let _ = std::fs::remove_file(&socket_path);
-    let listener = UnixListener::bind(&socket_path)
-        .map_err(|source| setup("cannot create the console socket", source))?;
-    listener.set_nonblocking(true).map_err(|source| setup("cannot configure the console socket", source))?;
+    let socket =
+        ConsoleSocket::bind("berth-embedded-console").map_err(|(reason, source)| setup(reason, source))?;
 
     command
-        .arg(&socket_path)
+        .arg(socket.path())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(stdio.stderr.into_process_stdio());
@@ -62,44 +53,15 @@ pub(super) fn run_with_console(id: &str, mut command: Command, stdio: Stdio) -> 
         .spawn()
         .map_err(|source| Error::RuntimeSpawn { binary: PathBuf::from(command.get_program()), source })?;
 
-    let started = Instant::now();
-    let stream = loop {
-        match listener.accept() {
-            Ok((stream, _)) => break stream,
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                if let Some(status) =
-                    child.try_wait().map_err(|source| setup("cannot wait for the helper", source))?
-                {
-                    // It failed before the container had a terminal; its error file says why.
-                    return Ok(status);
-                }
-                if started.elapsed() > CONSOLE_WAIT {
-                    stop(&mut child);
-                    return Err(setup(
-                        "the helper never sent the terminal",
-                        std::io::ErrorKind::TimedOut.into(),
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(source) => {
-                stop(&mut child);
-                return Err(setup("cannot accept on the console socket", source));
-            }
-        }
-    };
-    let master = match receive_fd(&stream) {
-        Ok(master) => File::from(master),
-        Err(source) => {
-            // A helper that connected and then died has its own error to report.
-            if let Ok(Some(status)) = child.try_wait() {
-                return Ok(status);
-            }
+    let master = match socket.receive_terminal(&mut child) {
+        Ok(Received::Terminal(master)) => master,
+        // It failed before the container had a terminal; its error file says why.
+        Ok(Received::Ended(status)) => return Ok(status),
+        Err((reason, source)) => {
             stop(&mut child);
-            return Err(setup("cannot receive the terminal from the helper", source));
+            return Err(setup(reason, source));
         }
     };
-    drop(stream);
 
     let relay = match Relay::start(master, stdio.stdin, stdio.stdout) {
         Ok(relay) => relay,
