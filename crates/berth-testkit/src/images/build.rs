@@ -13,7 +13,7 @@ use super::compress::Codec;
 use super::content::{self, PATH_ENV};
 use super::layout::{BlobRef, BlobStore};
 use super::media_type;
-use super::tar_layer::{BuiltLayer, LayerSink, TarLayer};
+use super::tar_layer::{BuiltLayer, LayerSink, TarLayer, build_two_at_a_time};
 use super::{Catalog, Descriptor, Image, Manifest, Platform};
 
 const CREATED: &str = "2024-01-01T00:00:00Z";
@@ -88,33 +88,11 @@ where
     Ok(layer.finish()?.finish()?)
 }
 
-/// The five data layers, two at a time (the compressors are single-threaded; this halves the
-/// cold build on two cores without holding more than two layers' buffers).
+/// The five data layers, two at a time.
 fn build_data_layers(store: &BlobStore) -> anyhow::Result<Vec<BuiltLayer>> {
-    let mut built = Vec::new();
-    for pair in [[1, 2], [3, 4], [5, 0]] {
-        let results: Vec<anyhow::Result<BuiltLayer>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = pair
-                .iter()
-                .filter(|&&index| index != 0)
-                .map(|&index| {
-                    scope.spawn(move || {
-                        build_layer(store, GZIP_AND_ZSTD, |layer| content::data_layer(layer, index))
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("data layer thread panicked")))
-                })
-                .collect()
-        });
-        for result in results {
-            built.push(result?);
-        }
-    }
-    Ok(built)
+    build_two_at_a_time(&[1, 2, 3, 4, 5], |index| {
+        build_layer(store, GZIP_AND_ZSTD, |layer| content::data_layer(layer, index))
+    })
 }
 
 struct ImageSpec<'a> {

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::compress::Codec;
 use super::content::{MIB, SplitMix64};
 use super::layout::BlobStore;
-use super::tar_layer::{BuiltLayer, LayerSink, Meta, TarLayer};
+use super::tar_layer::{BuiltLayer, LayerSink, Meta, TarLayer, build_two_at_a_time};
 use super::upload::{Auth, Uploader};
 use super::{Catalog, Descriptor, Image, Manifest, Platform, build, media_type};
 
@@ -85,27 +85,10 @@ fn build_layer(store: &BlobStore, spec: &SyntheticSpec, index: u32) -> anyhow::R
     Ok(layer.finish()?.finish()?)
 }
 
-/// Builds every layer, two at a time (the compressors are single-threaded; the machines this
-/// runs on have two cores or more). Each thread holds one file of at most 4 MiB at a time.
+/// Builds every layer, two at a time; each thread holds one file of at most 4 MiB at a time.
 fn build_layers(store: &BlobStore, spec: &SyntheticSpec) -> anyhow::Result<Vec<BuiltLayer>> {
-    let mut built = Vec::new();
     let indexes: Vec<u32> = (0..spec.layers).collect();
-    for pair in indexes.chunks(2) {
-        let results: Vec<anyhow::Result<BuiltLayer>> = std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                pair.iter().map(|&index| scope.spawn(move || build_layer(store, spec, index))).collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("synthetic layer thread panicked")))
-                })
-                .collect()
-        });
-        for result in results {
-            built.push(result?);
-        }
-    }
-    Ok(built)
+    build_two_at_a_time(&indexes, |index| build_layer(store, spec, index))
 }
 
 /// Writes the layers, config and manifest of `spec` into the OCI layout `dir` and returns the image

@@ -243,6 +243,31 @@ impl Write for LayerSink {
     }
 }
 
+/// Builds one layer per index, two at a time (the compressors are single-threaded; two threads halve a
+/// cold build on two cores without holding more than two layers' buffers), in the order of `indexes`.
+pub(crate) fn build_two_at_a_time<T: Send>(
+    indexes: &[u32],
+    build: impl Fn(u32) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Vec<T>> {
+    let mut built = Vec::with_capacity(indexes.len());
+    for pair in indexes.chunks(2) {
+        let results: Vec<anyhow::Result<T>> = std::thread::scope(|scope| {
+            let build = &build;
+            let handles: Vec<_> = pair.iter().map(|&index| scope.spawn(move || build(index))).collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a layer thread panicked")))
+                })
+                .collect()
+        });
+        for result in results {
+            built.push(result?);
+        }
+    }
+    Ok(built)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
