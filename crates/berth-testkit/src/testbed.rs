@@ -37,6 +37,8 @@ impl Testbed {
     }
 
     fn start_with(pki: Pki, state: Option<&Path>) -> anyhow::Result<Testbed> {
+        // Tests build plain reqwest clients next to a testbed; reqwest brings no TLS provider of its own.
+        crate::pki::install_default_crypto_provider();
         let issuer = TokenIssuer::start(&pki, DEFAULT_TOKEN_LIFETIME_SECONDS)?;
         let start = |kind: Kind| {
             let issuer = (kind == Kind::Token).then_some(&issuer);
@@ -63,8 +65,6 @@ impl Testbed {
     /// with the test process (PR_SET_PDEATHSIG from a thread that never exits).
     pub fn shared() -> &'static Testbed {
         static SHARED: OnceLock<Result<Testbed, String>> = OnceLock::new();
-        // Tests build plain reqwest clients next to the testbed; reqwest brings no TLS provider of its own.
-        crate::pki::install_default_crypto_provider();
         let shared = SHARED.get_or_init(|| {
             let started = Instant::now();
             let testbed = Testbed::start().map_err(|error| format!("cannot start the testbed: {error:#}"))?;

@@ -11,7 +11,6 @@ use berth_testkit::{
 
 fn testbed() -> &'static Testbed {
     static TESTBED: OnceLock<Testbed> = OnceLock::new();
-    berth_testkit::pki::install_default_crypto_provider();
     TESTBED.get_or_init(|| {
         let started = Instant::now();
         let testbed = Testbed::start().expect("testbed starts");
