@@ -95,9 +95,10 @@ fn build_data_layers(store: &BlobStore) -> anyhow::Result<Vec<BuiltLayer>> {
     })
 }
 
-struct ImageSpec<'a> {
+/// What one image manifest is made of; the synthetic images use it too.
+pub(super) struct ImageSpec<'a> {
     layers: &'a [&'a BuiltLayer],
-    zstd: bool,
+    pub(super) zstd: bool,
     docker: bool,
     architecture: &'a str,
     variant: Option<&'a str>,
@@ -105,12 +106,14 @@ struct ImageSpec<'a> {
 }
 
 impl<'a> ImageSpec<'a> {
-    fn new(layers: &'a [&'a BuiltLayer], architecture: &'a str) -> ImageSpec<'a> {
+    pub(super) fn new(layers: &'a [&'a BuiltLayer], architecture: &'a str) -> ImageSpec<'a> {
         ImageSpec { layers, zstd: false, docker: false, architecture, variant: None, config_extra: None }
     }
 }
 
-fn write_image(store: &BlobStore, spec: &ImageSpec<'_>) -> anyhow::Result<Manifest> {
+/// Writes the config and manifest of `spec` into `store` (OCI image-spec manifest.md and config.md, or
+/// Docker schema 2).
+pub(super) fn write_image(store: &BlobStore, spec: &ImageSpec<'_>) -> anyhow::Result<Manifest> {
     let (manifest_type, config_type, layer_type) = match (spec.docker, spec.zstd) {
         (true, false) => {
             (media_type::DOCKER_MANIFEST, media_type::DOCKER_CONFIG, media_type::DOCKER_LAYER_GZIP)

@@ -7,19 +7,17 @@
 //! (layers, total MiB, compression), so a repeated run pushes the same digests. Every layer is
 //! streamed through its hash and compressor into a blob file; no layer is ever held in memory.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde_json::json;
 
 use super::compress::Codec;
 use super::content::{MIB, SplitMix64};
 use super::layout::BlobStore;
 use super::tar_layer::{BuiltLayer, LayerSink, Meta, TarLayer, build_two_at_a_time};
 use super::upload::{Auth, Uploader};
-use super::{Catalog, Descriptor, Image, Manifest, Platform, build, media_type};
+use super::{Catalog, Image, build};
 
 /// The shape of one synthetic image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,58 +101,16 @@ pub fn build_into(dir: &std::path::Path, spec: &SyntheticSpec) -> anyhow::Result
     );
     let store = BlobStore::create(dir)?;
     let built = build_layers(&store, spec)?;
-    let layer_type = if spec.zstd { media_type::OCI_LAYER_ZSTD } else { media_type::OCI_LAYER_GZIP };
-    let mut layers = Vec::with_capacity(built.len());
-    for layer in &built {
-        let blob = layer.blob(spec.codec()).context("layer built without its codec")?;
-        layers.push(Descriptor {
-            media_type: layer_type.to_owned(),
-            digest: blob.digest.clone(),
-            size: blob.size,
-        });
-    }
-    let diff_ids: Vec<String> = built.iter().map(|layer| layer.diff_id.clone()).collect();
+    let layers: Vec<&BuiltLayer> = built.iter().collect();
     let architecture = build::host_architecture();
-    let config = json!({
-        "architecture": architecture,
-        "config": {"Cmd": ["sh"], "Env": [super::content::PATH_ENV], "WorkingDir": "/"},
-        "created": "2024-01-01T00:00:00Z",
-        "os": "linux",
-        "rootfs": {"diff_ids": diff_ids, "type": "layers"},
-    });
-    let config_blob = store.put(&serde_json::to_vec(&config)?)?;
-    let config = Descriptor {
-        media_type: media_type::OCI_CONFIG.to_owned(),
-        digest: config_blob.digest,
-        size: config_blob.size,
-    };
-    let descriptor_json = |descriptor: &Descriptor| json!({"digest": descriptor.digest, "mediaType": descriptor.media_type, "size": descriptor.size});
-    let body = json!({
-        "config": descriptor_json(&config),
-        "layers": layers.iter().map(descriptor_json).collect::<Vec<_>>(),
-        "mediaType": media_type::OCI_MANIFEST,
-        "schemaVersion": 2,
-    });
-    let manifest_blob = store.put(&serde_json::to_vec(&body)?)?;
-    let manifest = Descriptor {
-        media_type: media_type::OCI_MANIFEST.to_owned(),
-        digest: manifest_blob.digest,
-        size: manifest_blob.size,
-    };
-    let platform = Platform { os: "linux".to_owned(), architecture: architecture.to_owned(), variant: None };
+    let mut image_spec = build::ImageSpec::new(&layers, architecture);
+    image_spec.zstd = spec.zstd;
+    let manifest = build::write_image(&store, &image_spec)?;
     Ok(Image {
         repository: spec.repository.clone(),
         tag: spec.tag.clone(),
-        manifest: manifest.clone(),
-        manifests: vec![Manifest {
-            manifest,
-            platform: Some(platform),
-            annotations: BTreeMap::new(),
-            config,
-            layers,
-            diff_ids,
-            uncompressed_sizes: built.iter().map(|layer| layer.raw_size).collect(),
-        }],
+        manifest: manifest.manifest.clone(),
+        manifests: vec![manifest],
     })
 }
 
@@ -184,6 +140,8 @@ pub fn build_and_push(host: &str, spec: &SyntheticSpec) -> anyhow::Result<Image>
 #[cfg(test)]
 mod tests {
     use sha2::{Digest, Sha256};
+
+    use super::super::media_type;
 
     use super::*;
 
