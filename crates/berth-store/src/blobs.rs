@@ -60,8 +60,10 @@ impl Store {
         if &actual != digest {
             return Err(Error::DigestMismatch { path: blob_path, expected: digest.clone(), actual });
         }
-        // Already stored and intact: nothing to do. A damaged copy is replaced by the rename below.
-        if self.read_blob(digest, bytes.len() as u64).is_ok() {
+        // Already stored and intact (`bytes` were just checked, so equal bytes are intact ones): nothing
+        // to do. A damaged copy is replaced by the rename below.
+        let same_size = std::fs::metadata(&blob_path).is_ok_and(|stored| stored.len() == bytes.len() as u64);
+        if same_size && std::fs::read(&blob_path).is_ok_and(|stored| stored == bytes) {
             return Ok(());
         }
         let temp_path = self.dir("ingest").join(format!("{}.{}.put", digest.hex(), crate::unique_suffix()));
