@@ -14,7 +14,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{Catalog, Descriptor, Image};
-use crate::{ALICE, Kind, Pki, TOKEN_SERVICE, Testbed};
+use crate::{ALICE, Kind, TOKEN_SERVICE, Testbed};
 
 /// Blobs up to this size are sent from memory; bigger ones are streamed from their file.
 const STREAM_THRESHOLD: u64 = 4 << 20;
@@ -48,28 +48,6 @@ pub struct Uploader {
     tokens: tokio::sync::Mutex<HashMap<String, String>>,
 }
 
-/// An HTTP client trusting only the testkit CA, presenting the client certificate with
-/// `client_certificate` (required by the mTLS registry).
-pub fn client(pki: &Pki, client_certificate: bool) -> anyhow::Result<reqwest::Client> {
-    crate::pki::install_default_crypto_provider();
-    let ca = std::fs::read(&pki.ca_cert).with_context(|| format!("reading {}", pki.ca_cert.display()))?;
-    let mut builder = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca).context("parsing the testkit CA")?])
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(300));
-    if client_certificate {
-        let mut pem = std::fs::read(&pki.client_cert)
-            .with_context(|| format!("reading {}", pki.client_cert.display()))?;
-        pem.extend(
-            std::fs::read(&pki.client_key)
-                .with_context(|| format!("reading {}", pki.client_key.display()))?,
-        );
-        builder =
-            builder.identity(reqwest::Identity::from_pem(&pem).context("parsing the client certificate")?);
-    }
-    builder.build().context("building the HTTP client")
-}
-
 impl Uploader {
     pub fn new(client: reqwest::Client, base_url: &str, auth: Auth) -> Uploader {
         Uploader {
@@ -94,7 +72,12 @@ impl Uploader {
                 password,
             },
         };
-        Ok(Uploader::new(client(&testbed.pki, kind == Kind::Mtls)?, &registry.url(), auth))
+        // Trusting only the testkit CA, with the client certificate the mTLS registry requires.
+        let client = crate::http::reqwest_builder(&testbed.pki, kind == Kind::Mtls)?
+            .timeout(Duration::from_secs(300))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Uploader::new(client, &registry.url(), auth))
     }
 
     /// Pushes every image of `catalog`.
