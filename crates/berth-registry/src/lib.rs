@@ -147,7 +147,7 @@ impl Registry {
         }
         let tls_config = tls::client_config(domain, &mut certs)?;
         let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls_config)
+            .use_preconfigured_tls(tls_config.clone())
             .user_agent(opts.user_agent.clone())
             .connect_timeout(opts.connect_timeout)
             // Redirects are followed by the transport layer, which decides per hop whether to send credentials.
@@ -160,6 +160,7 @@ impl Registry {
                 domain: domain.to_string(),
                 api_host,
                 client,
+                tls_config,
                 allow_http,
                 use_http: Mutex::new(false),
                 credential,

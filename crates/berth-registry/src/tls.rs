@@ -7,11 +7,14 @@
 
 use std::fs;
 use std::io::BufReader;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::ClientConfig;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{Error, ErrorKind};
 
@@ -192,6 +195,34 @@ pub(crate) fn client_config(registry: &str, certs: &mut CertsDir) -> Result<Clie
     Ok(config)
 }
 
+/// Why a TLS connection to `api_host` fails, learnt on a connection of its own.
+///
+/// With TLS 1.3 a server that wants a client certificate says so only after the client has finished its
+/// half of the handshake. The HTTP client may then lose the server's alert in a race with its first request
+/// and report only "connection was not ready". This connection sends one request and reads the answer, so
+/// the alert, if there is one, is kept. `None` when the connection works or fails without a TLS error.
+pub(crate) async fn probe(api_host: &str, config: &ClientConfig, limit: Duration) -> Option<rustls::Error> {
+    let url = url::Url::parse(&format!("https://{api_host}/")).ok()?;
+    let port = url.port_or_known_default()?;
+    let (address, name) = match url.host()? {
+        url::Host::Domain(domain) => (domain.to_string(), ServerName::try_from(domain.to_string()).ok()?),
+        url::Host::Ipv4(ip) => (ip.to_string(), ServerName::IpAddress(IpAddr::V4(ip).into())),
+        url::Host::Ipv6(ip) => (ip.to_string(), ServerName::IpAddress(IpAddr::V6(ip).into())),
+    };
+    let attempt = async {
+        let tcp = tokio::net::TcpStream::connect((address.as_str(), port)).await?;
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config.clone())).connect(name, tcp).await?;
+        let request = format!("GET /v2/ HTTP/1.1\r\nHost: {api_host}\r\nConnection: close\r\n\r\n");
+        tls.write_all(request.as_bytes()).await?;
+        tls.flush().await?;
+        // The answer is not wanted, only whether reading it fails; a bounded read is enough.
+        let mut answer = [0u8; 1024];
+        tls.read(&mut answer).await.map(|_| ())
+    };
+    let failure = tokio::time::timeout(limit, attempt).await.ok()?.err()?;
+    failure.get_ref()?.downcast_ref::<rustls::Error>().cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,5 +317,33 @@ mod tests {
         let config = client_config("h", &mut found);
         assert!(config.is_ok());
         assert!(found.warnings.iter().any(|warning| warning.contains("ca.crt")), "{:?}", found.warnings);
+    }
+
+    /// The probe keeps what the HTTP client can lose: the real mTLS registry's alert for a missing client
+    /// certificate, and nothing when the certificate is there.
+    #[test]
+    fn probe_names_the_missing_client_certificate() {
+        let testbed = berth_testkit::Testbed::shared();
+        let host = testbed.mtls.host();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for with_identity in [false, true] {
+            let root = tempfile::tempdir().unwrap();
+            testbed.pki.write_certs_d(root.path(), &host, with_identity).unwrap();
+            let mut found = discover(&host, &[root.path().to_path_buf()], None);
+            let config = client_config(&host, &mut found).unwrap();
+            let failure = runtime.block_on(probe(&host, &config, Duration::from_secs(10)));
+            if with_identity {
+                assert_eq!(failure, None);
+            } else {
+                // Go's TLS stack answers a missing certificate with bad_certificate, others with
+                // certificate_required; both must read as "required" when none was sent.
+                let failure = failure.expect("the probe sees the alert");
+                assert!(matches!(failure, rustls::Error::AlertReceived(_)), "{failure:?}");
+                assert_eq!(
+                    crate::classify::classify_tls(&failure, false),
+                    crate::error::ErrorKind::ClientCertRequired
+                );
+            }
+        }
     }
 }

@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub domain: String,
     pub api_host: String,
     pub client: reqwest::Client,
+    /// The client's TLS configuration, for [`crate::tls::probe`] when a connection fails without saying why.
+    pub tls_config: rustls::ClientConfig,
     pub allow_http: bool,
     /// Set once an HTTPS attempt was answered with plain HTTP on a host allowed to use it.
     pub use_http: Mutex<bool>,
@@ -178,6 +180,28 @@ impl Inner {
         self.error(kind).said(classify::describe(error))
     }
 
+    /// A final transport error, with the TLS reason learnt on a probe connection when the HTTP client
+    /// gave none for a request to the registry itself (see [`crate::tls::probe`]).
+    async fn final_transport_error(&self, classified: Error, url: &url::Url, outgoing: &Outgoing) -> Error {
+        if *classified.kind() != ErrorKind::Network || url.scheme() != "https" || outgoing.client.is_some() {
+            return classified;
+        }
+        let same_host = url.host_str().zip(url.port_or_known_default()).is_some_and(|(host, port)| {
+            self.api_host == format!("{host}:{port}") || (port == 443 && self.api_host == host)
+        });
+        if !same_host {
+            return classified;
+        }
+        match crate::tls::probe(&self.api_host, &self.tls_config, self.opts.connect_timeout).await {
+            Some(tls_error) => {
+                let kind = classify::classify_tls(&tls_error, self.sent_client_cert);
+                tracing::debug!(registry = %self.domain, error = %tls_error, "the probe connection named the TLS failure");
+                self.error(kind).said(tls_error.to_string())
+            }
+            None => classified,
+        }
+    }
+
     /// Sends a request to the registry itself (`path` under `/v2/`), switching an allowed host to HTTP
     /// when its HTTPS port speaks plain HTTP, and never otherwise.
     pub async fn execute_registry(
@@ -271,7 +295,7 @@ impl Inner {
                             continue;
                         }
                     }
-                    return Err(classified);
+                    return Err(self.final_transport_error(classified, &url, &outgoing).await);
                 }
             };
             let status = response.status();

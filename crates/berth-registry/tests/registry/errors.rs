@@ -1,6 +1,6 @@
 //! Each failure class a user can meet, against the real registries.
 
-use berth_registry::ErrorKind;
+use berth_registry::{ClientOptions, ErrorKind, HostConfig, Registry};
 use berth_testkit::{ALICE, BOB, Testbed};
 
 use crate::*;
@@ -131,6 +131,46 @@ fn connection_refused_and_dns() {
     assert_eq!(*error.kind(), ErrorKind::ConnectionRefused, "{error}");
     let error = run(registry("no-such-host.invalid", &HostConfig::default(), None).ping()).unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::Dns, "{error}");
+}
+
+/// With TLS 1.3 the mTLS registry's "certificate required" alert comes after the client's handshake is
+/// done, and the HTTP client can lose it in a race with its first request ("connection was not ready").
+/// Stand-in for that race, made certain: a relay in front of the mTLS registry drops the first connection
+/// unanswered; the error must still name the missing client certificate, learnt on a connection of its own.
+#[test]
+fn a_lost_tls_alert_is_learnt_again() {
+    let testbed = Testbed::shared();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let upstream = testbed.mtls.host();
+    std::thread::spawn(move || {
+        // Bounded: the dropped connection and the probe's.
+        for (index, client) in listener.incoming().take(2).enumerate() {
+            let Ok(client) = client else { continue };
+            if index == 0 {
+                drop(client);
+                continue;
+            }
+            let Ok(server) = std::net::TcpStream::connect(&upstream) else { return };
+            let (mut client_read, mut server_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut client_read, &mut server_write));
+            let (mut server_read, mut client_write) = (server, client);
+            std::thread::spawn(move || std::io::copy(&mut server_read, &mut client_write));
+        }
+    });
+    let certs = tempfile::tempdir().unwrap();
+    testbed.pki.write_certs_d(certs.path(), &relay, false).unwrap();
+    let config = HostConfig {
+        insecure: false,
+        https_only: true,
+        cert_roots: vec![certs.path().to_path_buf()],
+        cert_dir: None,
+    };
+    let options = ClientOptions { max_retries: 0, ..quick_options() };
+    let client = Registry::new(&relay, &config, &options, None).unwrap();
+    let error = run(client.ping()).unwrap_err();
+    assert_eq!(*error.kind(), ErrorKind::ClientCertRequired, "{error}");
 }
 
 #[test]
