@@ -240,31 +240,32 @@ impl Engine {
         record.monitor_pid = Some(std::process::id());
         dir.save(&record)?;
 
+        // Handlers first: a signal that came between the container's start and their installation would
+        // end berth by its default action and leave the container running unsupervised.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut signals = Vec::new();
+        for kind in
+            [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup(), SignalKind::quit()]
+        {
+            if let Ok(stream) = signal(kind) {
+                signals.push((kind.as_raw_value(), stream));
+            }
+        }
         let bundle = dir.bundle();
         let run_id = id.to_string();
         let run_runtime = runtime.clone();
         let mut task = tokio::task::spawn_blocking(move || run_runtime.run(&run_id, &bundle, stdio));
-        let result = {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut signals = Vec::new();
-            for kind in
-                [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup(), SignalKind::quit()]
-            {
-                if let Ok(stream) = signal(kind) {
-                    signals.push((kind.as_raw_value(), stream));
-                }
-            }
-            loop {
-                let next_signal =
-                    futures_util::future::select_all(signals.iter_mut().map(|(number, stream)| {
-                        Box::pin(async move { stream.recv().await.map(|_| *number) })
-                    }));
-                tokio::select! {
-                    joined = &mut task => break joined,
-                    (received, _, _) = next_signal => {
-                        if let Some(number) = received {
-                            let _ = runtime.kill(id, number);
-                        }
+        let result = loop {
+            let next_signal = futures_util::future::select_all(
+                signals
+                    .iter_mut()
+                    .map(|(number, stream)| Box::pin(async move { stream.recv().await.map(|_| *number) })),
+            );
+            tokio::select! {
+                joined = &mut task => break joined,
+                (received, _, _) = next_signal => {
+                    if let Some(number) = received {
+                        let _ = runtime.kill(id, number);
                     }
                 }
             }

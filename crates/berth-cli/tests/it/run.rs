@@ -206,20 +206,27 @@ fn signals_reach_a_foreground_container() {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BERTH_ROOT", sandbox.path().join("store"))
         .env("BERTH_CONFIG_DIR", sandbox.path().join("config"))
-        .args(["run", "--rm", &busybox(), "sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done"])
+        .args([
+            "run",
+            "--rm",
+            &busybox(),
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("berth");
-    // Wait until the container runs (its record says so), then signal berth alone.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let ps = sandbox.berth(&["ps", "-q"]);
-        if !ps.stdout.trim().is_empty() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the container never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    // Signal berth alone once the shell inside has set its trap (it says so), however loaded the machine.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = ready_tx.send(line);
+    });
+    let line = ready_rx.recv_timeout(Duration::from_secs(60)).expect("the container never said it was ready");
+    assert_eq!(line, "ready\n");
     // SAFETY: signalling our own child process.
     unsafe { libc_kill(child.id() as i32, 15) };
     let status = child.wait().expect("wait");
