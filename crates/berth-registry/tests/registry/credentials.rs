@@ -89,12 +89,7 @@ fn tokens_are_cached_by_scope_until_they_expire() {
     let certs = tempfile::tempdir().unwrap();
     pki.write_certs_d(certs.path(), &token_registry.host(), false).unwrap();
     pki.write_certs_d(certs.path(), &issuer.host(), false).unwrap();
-    let config = HostConfig {
-        insecure: false,
-        https_only: false,
-        cert_roots: vec![certs.path().to_path_buf()],
-        cert_dir: None,
-    };
+    let config = searching(certs.path());
     let host = token_registry.host();
     let client = registry(&host, &config, basic(ALICE));
     let missing = reference(&host, "testbed/nothing-here:1");

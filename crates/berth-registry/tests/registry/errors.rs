@@ -71,12 +71,7 @@ fn unknown_ca_names_the_certs_d_dirs() {
     let testbed = Testbed::shared();
     let empty = tempfile::tempdir().unwrap();
     let host = testbed.basic.host();
-    let config = HostConfig {
-        insecure: false,
-        https_only: false,
-        cert_roots: vec![empty.path().to_path_buf()],
-        cert_dir: None,
-    };
+    let config = searching(empty.path());
     let error = run(registry(&host, &config, basic(ALICE)).ping()).unwrap_err();
     let ErrorKind::UnknownCa { searched } = error.kind() else { panic!("{error}") };
     assert_eq!(searched[0], empty.path().join(&host));
@@ -90,12 +85,7 @@ fn mtls_without_client_certificate() {
     let certs = tempfile::tempdir().unwrap();
     let host = testbed.mtls.host();
     testbed.pki.write_certs_d(certs.path(), &host, false).unwrap();
-    let config = HostConfig {
-        insecure: false,
-        https_only: false,
-        cert_roots: vec![certs.path().to_path_buf()],
-        cert_dir: None,
-    };
+    let config = searching(certs.path());
     let error = run(registry(&host, &config, None).resolve(&reference(&host, "testbed/busybox:1"), &amd64()))
         .unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::ClientCertRequired, "{error}");
@@ -161,12 +151,7 @@ fn a_lost_tls_alert_is_learnt_again() {
     });
     let certs = tempfile::tempdir().unwrap();
     testbed.pki.write_certs_d(certs.path(), &relay, false).unwrap();
-    let config = HostConfig {
-        insecure: false,
-        https_only: true,
-        cert_roots: vec![certs.path().to_path_buf()],
-        cert_dir: None,
-    };
+    let config = HostConfig { https_only: true, ..searching(certs.path()) };
     let options = ClientOptions { max_retries: 0, ..quick_options() };
     let client = Registry::new(&relay, &config, &options, None).unwrap();
     let error = run(client.ping()).unwrap_err();
@@ -180,12 +165,7 @@ fn misnamed_client_certificate_is_a_named_warning() {
     let host = testbed.mtls.host();
     let dir = testbed.pki.write_certs_d(certs.path(), &host, true).unwrap();
     std::fs::rename(dir.join("client.cert"), dir.join("client.crt")).unwrap();
-    let config = HostConfig {
-        insecure: false,
-        https_only: false,
-        cert_roots: vec![certs.path().to_path_buf()],
-        cert_dir: None,
-    };
+    let config = searching(certs.path());
     let client = registry(&host, &config, None);
     assert_eq!(client.warnings().len(), 1, "{:?}", client.warnings());
     assert!(client.warnings()[0].contains("client.crt") && client.warnings()[0].contains("client.cert"));

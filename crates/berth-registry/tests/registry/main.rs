@@ -44,6 +44,11 @@ pub fn quick_options() -> ClientOptions {
 /// A HostConfig whose certs.d holds the testbed CA (and the client pair for the mTLS registry).
 pub fn host_config(testbed: &Testbed, certs_d: &Path) -> HostConfig {
     testbed.certs_d(certs_d).expect("writing certs.d");
+    searching(certs_d)
+}
+
+/// A HostConfig that looks for CAs and client pairs in `certs_d` alone.
+pub fn searching(certs_d: &Path) -> HostConfig {
     HostConfig { insecure: false, https_only: false, cert_roots: vec![certs_d.to_path_buf()], cert_dir: None }
 }
 
