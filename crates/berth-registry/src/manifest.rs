@@ -215,11 +215,7 @@ fn verify_manifest_digest(
     expected: Option<&Digest>,
     header: Option<&str>,
 ) -> Result<Digest, Error> {
-    let hash_like = |like: &Digest| {
-        let mut hasher = like.hasher();
-        hasher.update(bytes);
-        hasher.finish()
-    };
+    let hash_like = |like: &Digest| Digest::of(like.algorithm(), bytes);
     let digest = match expected {
         Some(expected) => {
             let actual = hash_like(expected);
@@ -288,9 +284,7 @@ fn known_bytes(known: &dyn Known, digest: &Digest, max: u64) -> Option<Vec<u8>> 
     if bytes.len() as u64 > max {
         return None;
     }
-    let mut hasher = digest.hasher();
-    hasher.update(&bytes);
-    (&hasher.finish() == digest).then_some(bytes)
+    (&Digest::of(digest.algorithm(), &bytes) == digest).then_some(bytes)
 }
 
 /// A manifest `known` holds under `digest`, parsed as a fetched one would be.

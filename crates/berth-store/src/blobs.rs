@@ -42,9 +42,7 @@ impl Store {
         if bytes.len() as u64 > max {
             return Err(Error::TooLarge { path, size: bytes.len() as u64, max });
         }
-        let mut hasher = digest.hasher();
-        hasher.update(&bytes);
-        let actual = hasher.finish();
+        let actual = Digest::of(digest.algorithm(), &bytes);
         if &actual != digest {
             return Err(Error::DigestMismatch { path, expected: digest.clone(), actual });
         }
@@ -53,9 +51,7 @@ impl Store {
 
     /// Stores `bytes` as the blob `digest` after checking they hash to it; on a mismatch nothing is written.
     pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), Error> {
-        let mut hasher = digest.hasher();
-        hasher.update(bytes);
-        let actual = hasher.finish();
+        let actual = Digest::of(digest.algorithm(), bytes);
         let blob_path = self.blob_path(digest);
         if &actual != digest {
             return Err(Error::DigestMismatch { path: blob_path, expected: digest.clone(), actual });
