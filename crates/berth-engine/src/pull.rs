@@ -307,9 +307,7 @@ impl Engine {
                 if drained.is_ok() && ingest.offset() == ingest.size() {
                     ingest.commit()?;
                 } else {
-                    let partial = ingest.path().to_path_buf();
-                    drop(ingest);
-                    let _ = std::fs::remove_file(partial);
+                    ingest.discard();
                 }
                 return Err(Error::Unpack {
                     image: image.to_string(),

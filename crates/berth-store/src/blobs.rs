@@ -17,14 +17,18 @@ impl Store {
         self.dir("blobs").join(algorithm_name(digest)).join(digest.hex())
     }
 
+    /// Where an unfinished download of `digest` is kept: `ingest/<hex>.partial`.
+    fn partial_path(&self, digest: &Digest) -> PathBuf {
+        self.dir("ingest").join(format!("{}.partial", digest.hex()))
+    }
+
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
     }
 
     /// How many bytes an interrupted download of `digest` left to resume from (0 when none).
     pub fn partial_len(&self, digest: &Digest) -> u64 {
-        let partial = self.dir("ingest").join(format!("{}.partial", digest.hex()));
-        std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0)
+        std::fs::metadata(self.partial_path(digest)).map(|m| m.len()).unwrap_or(0)
     }
 
     /// Reads a whole blob into memory, refusing blobs larger than `max` bytes, and verifies its digest (a
@@ -89,7 +93,7 @@ impl Store {
     /// rehashed and writing continues after its last byte; a partial longer than `size` is started over.
     /// Returns [`Error::Busy`] if another writer holds the same partial.
     pub fn ingest(&self, digest: &Digest, size: u64) -> Result<Ingest, Error> {
-        let partial_path = self.dir("ingest").join(format!("{}.partial", digest.hex()));
+        let partial_path = self.partial_path(digest);
         let mut file = {
             let _lock = self.lock()?;
             let file = OpenOptions::new()
@@ -182,6 +186,14 @@ impl Ingest {
     /// The size the blob was announced with.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Deletes the partial file: its bytes are known to be unusable, and a later pull must not resume from
+    /// them.
+    pub fn discard(self) {
+        let Ingest { file, partial_path, .. } = self;
+        drop(file);
+        let _ = std::fs::remove_file(&partial_path);
     }
 
     /// Verifies size and digest, then renames the partial into `blobs/`. On a digest mismatch the partial is

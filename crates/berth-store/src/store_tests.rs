@@ -94,6 +94,21 @@ fn ingest_resumes_a_partial_download() {
 }
 
 #[test]
+fn a_discarded_ingest_leaves_nothing_to_resume() {
+    let (_dir, store) = store();
+    let content = b"0123456789abcdefghij";
+    let digest = Digest::sha256_of(content);
+    let mut ingest = store.ingest(&digest, 20).unwrap();
+    ingest.write_all(&content[..7]).unwrap();
+    ingest.flush().unwrap();
+    assert_eq!(store.partial_len(&digest), 7);
+    ingest.discard();
+    assert_eq!(store.partial_len(&digest), 0);
+    assert_eq!(store.ingest(&digest, 20).unwrap().offset(), 0);
+    assert!(!store.has_blob(&digest));
+}
+
+#[test]
 fn ingest_restarts_a_partial_longer_than_the_blob() {
     let (_dir, store) = store();
     let digest = Digest::sha256_of(b"short");
