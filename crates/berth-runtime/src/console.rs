@@ -3,15 +3,18 @@
 //! must run detached (`--detach`), because runc refuses a console socket otherwise: it creates a
 //! pseudo-terminal inside the container and sends the master side over the unix socket named by
 //! `--console-socket`, as one `SCM_RIGHTS` control message (runc `docs/terminals.md`, "detached new
-//! terminal"). berth receives that fd, sizes it like its own stdin when that is a terminal, and copies
-//! bytes both ways until the container exits.
+//! terminal"). berth receives that fd and relays it ([`Relay`], shared with the embedded runtime) until
+//! the container exits.
 //!
 //! Waiting for a detached container: berth makes itself a child subreaper (prctl(2)
 //! `PR_SET_CHILD_SUBREAPER`), so when runc exits after starting the container, the container's init is
 //! reparented to berth, which can then waitpid(2) it for its exit status like a foreground run. The
 //! subreaper flag is process-wide and stays set.
 //!
-//! Not handled yet: window resizes after start (SIGWINCH) are not forwarded.
+//! The relay: when berth's stdin is a terminal it is put in raw mode (the container's terminal does the
+//! line editing and echo), and the container's terminal takes its size, again whenever it changes: a
+//! thread compares the sizes a few times a second instead of catching SIGWINCH, because a signal handler
+//! is process-wide and berth's engine may want that signal for itself.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -19,7 +22,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -69,13 +73,10 @@ pub(crate) fn run_detached_with_console(
         .arg("--pid-file")
         .arg(&pid_path)
         .arg(id);
-    command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(
-        match stdio.stderr {
-            StdioTarget::Inherit => std::process::Stdio::inherit(),
-            StdioTarget::Null => std::process::Stdio::null(),
-            StdioTarget::File(file) => std::process::Stdio::from(file),
-        },
-    );
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stdio.stderr.into_process_stdio());
     let mut child = command.spawn().map_err(ConsoleError::Spawn)?;
 
     let master = match socket.receive_terminal(&mut child) {
@@ -88,31 +89,8 @@ pub(crate) fn run_detached_with_console(
         }
     };
 
-    let input = match stdio.stdin {
-        StdioTarget::Inherit => Some(dup_file(0).map_err(|source| setup("cannot use stdin", source))?),
-        StdioTarget::Null => None,
-        StdioTarget::File(file) => Some(file),
-    };
-    let output: Box<dyn Write + Send> = match stdio.stdout {
-        StdioTarget::Inherit => Box::new(dup_file(1).map_err(|source| setup("cannot use stdout", source))?),
-        StdioTarget::Null => Box::new(std::io::sink()),
-        StdioTarget::File(file) => Box::new(file),
-    };
-    let _raw_mode = input.as_ref().and_then(|input| {
-        copy_window_size(input.as_raw_fd(), master.as_raw_fd());
-        RawMode::enter(input.as_raw_fd())
-    });
-    if let Some(mut input) = input {
-        let mut to_master =
-            master.try_clone().map_err(|source| setup("cannot duplicate the terminal", source))?;
-        // Not joined: it may sit in read(2) on berth's stdin after the container is gone; it ends when
-        // its next write finds the terminal closed, or with the process.
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut input, &mut to_master);
-        });
-    }
-    let mut from_master = master;
-    let copier = std::thread::spawn(move || copy_terminal_output(&mut from_master, output));
+    let relay =
+        Relay::start(master, stdio.stdin, stdio.stdout).map_err(|(reason, source)| setup(reason, source))?;
 
     let runtime_status = child.wait().map_err(|source| setup("cannot wait for the runtime", source))?;
     if !runtime_status.success() {
@@ -126,7 +104,7 @@ pub(crate) fn run_detached_with_console(
             setup("the container's pid file holds no pid", std::io::ErrorKind::InvalidData.into())
         })?;
     let code = wait_for(pid).map_err(|source| setup("cannot wait for the container's process", source))?;
-    let _ = copier.join();
+    relay.finish();
     Ok(ConsoleOutcome::Exited(code))
 }
 
@@ -342,5 +320,133 @@ pub(crate) fn copy_terminal_output(master: &mut File, mut output: Box<dyn Write 
             break;
         }
         let _ = output.flush();
+    }
+}
+
+/// How long output may keep arriving after the runtime's process exited: a process the container left behind may
+/// hold the terminal open, and berth must not wait for it forever.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(5);
+
+/// How often the size of berth's terminal is compared with the container's.
+const RESIZE_POLL: Duration = Duration::from_millis(200);
+
+/// The threads copying between the container's terminal and berth's stdio, and berth's terminal mode.
+pub(crate) struct Relay {
+    output_done: mpsc::Receiver<()>,
+    stop_resizing: Arc<AtomicBool>,
+    _raw_mode: Option<RawMode>,
+}
+
+pub(crate) type SetupFailure = (&'static str, std::io::Error);
+
+impl Relay {
+    /// Starts relaying between the container's terminal `master` and berth's `stdin` / `stdout`.
+    pub(crate) fn start(
+        master: File,
+        stdin: StdioTarget,
+        stdout: StdioTarget,
+    ) -> Result<Relay, SetupFailure> {
+        let stdout_is_own = matches!(stdout, StdioTarget::Inherit);
+        let input = match stdin {
+            StdioTarget::Inherit => Some(dup_file(0).map_err(|source| ("cannot use stdin", source))?),
+            StdioTarget::Null => None,
+            StdioTarget::File(file) => Some(file),
+        };
+        let output: Box<dyn Write + Send> = match stdout {
+            StdioTarget::Inherit => Box::new(dup_file(1).map_err(|source| ("cannot use stdout", source))?),
+            StdioTarget::Null => Box::new(std::io::sink()),
+            StdioTarget::File(file) => Box::new(file),
+        };
+        // The size comes from berth's terminal: its stdin, else its stdout.
+        let size_source = input
+            .as_ref()
+            .map(|input| input.as_raw_fd())
+            .filter(|&fd| is_terminal(fd))
+            .or_else(|| (stdout_is_own && is_terminal(1)).then_some(1));
+        let raw_mode = input.as_ref().and_then(|input| RawMode::enter(input.as_raw_fd()));
+
+        if let Some(mut input) = input {
+            let mut to_master =
+                master.try_clone().map_err(|source| ("cannot duplicate the terminal", source))?;
+            // Not joined: it may sit in read(2) on berth's stdin after the container is gone; it ends
+            // when its next write finds the terminal closed, or with the process.
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut input, &mut to_master);
+            });
+        }
+        // Last, so that no failure above leaves a resize thread without a Relay to stop it.
+        let stop_resizing = Arc::new(AtomicBool::new(false));
+        if let Some(fd) = size_source {
+            copy_window_size(fd, master.as_raw_fd());
+            let from = borrow_owned(fd).map_err(|source| ("cannot use the terminal", source))?;
+            let to = master.try_clone().map_err(|source| ("cannot duplicate the terminal", source))?;
+            let stop = Arc::clone(&stop_resizing);
+            std::thread::spawn(move || follow_window_size(from, to, &stop));
+        }
+        let (done, output_done) = mpsc::channel();
+        let mut from_master = master;
+        std::thread::spawn(move || {
+            copy_terminal_output(&mut from_master, output);
+            let _ = done.send(());
+        });
+        Ok(Relay { output_done, stop_resizing, _raw_mode: raw_mode })
+    }
+
+    /// Lets the output drain (bounded), then ends the relay as dropping it does.
+    pub(crate) fn finish(self) {
+        let _ = self.output_done.recv_timeout(OUTPUT_DRAIN);
+    }
+}
+
+impl Drop for Relay {
+    /// Stops following resizes; berth's terminal mode is restored as `_raw_mode` drops. Dropping without
+    /// [`Relay::finish`] (the runtime failed) does not wait for output.
+    fn drop(&mut self) {
+        self.stop_resizing.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Gives the container's terminal each new size of berth's until told to stop.
+fn follow_window_size(from: OwnedFd, to: File, stop: &AtomicBool) {
+    let mut last = window_size(from.as_raw_fd());
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(RESIZE_POLL);
+        let current = window_size(from.as_raw_fd());
+        if current != last {
+            copy_window_size(from.as_raw_fd(), to.as_raw_fd());
+            last = current;
+        }
+    }
+}
+
+/// Rows and columns of a terminal, None when it is not one.
+fn window_size(fd: RawFd) -> Option<(u16, u16)> {
+    // SAFETY: winsize is plain data; TIOCGWINSZ only writes that struct.
+    unsafe {
+        let mut size: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) == 0).then_some((size.ws_row, size.ws_col))
+    }
+}
+
+fn is_terminal(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the fd.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+fn borrow_owned(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: `fd` is berth's stdout or a file the relay holds for the duration of this call; the borrow
+    // ends with the dup.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_window_size_for_a_pipe() {
+        let (reader, _writer) = std::io::pipe().unwrap();
+        assert_eq!(window_size(reader.as_raw_fd()), None);
+        assert!(!is_terminal(reader.as_raw_fd()));
     }
 }

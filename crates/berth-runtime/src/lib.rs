@@ -21,7 +21,7 @@
 //! - A runtime failure is also printed by runc on its stderr (the container's stderr).
 //! - `-t`: on berth's own terminal runc relays it; with files or no controlling terminal berth runs
 //!   runc detached with a console socket and becomes a child subreaper to wait for the container
-//!   (see the `console` module). Window resizes are not forwarded in that second case.
+//!   (see the `console` module), which follows berth's window size there too.
 
 mod cgroup;
 mod console;
