@@ -240,11 +240,6 @@ impl Walker<'_> {
         Ok(Metadata { mode, uid, gid, mtime })
     }
 
-    /// The current entry's parent directory, resolved (and created) inside the root.
-    fn parent(&self) -> Result<Rc<OwnedFd>, Error> {
-        self.resolve_parent()
-    }
-
     /// Like [`Walker::parent`], but reuses the last regular file's parent when it is the same directory
     /// (tar streams list a directory's files together). Only regular files use and fill the cache: creating
     /// a file never replaces a directory above it, so the cached descriptor still names the directory the
@@ -256,13 +251,14 @@ impl Walker<'_> {
         {
             return Ok(Rc::clone(fd));
         }
-        let fd = self.resolve_parent()?;
+        let fd = self.parent()?;
         let (parent, _) = names::split(&self.path);
         self.parent_cache = Some((parent.to_vec(), Rc::clone(&fd)));
         Ok(fd)
     }
 
-    fn resolve_parent(&self) -> Result<Rc<OwnedFd>, Error> {
+    /// The current entry's parent directory, resolved (and created) inside the root.
+    fn parent(&self) -> Result<Rc<OwnedFd>, Error> {
         let (parent, _) = names::split(&self.path);
         self.root.directory_creating(parent).map(Rc::new).map_err(|errno| match errno {
             Errno::NOTDIR | Errno::NOENT | Errno::LOOP => {
