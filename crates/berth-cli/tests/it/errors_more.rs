@@ -69,12 +69,6 @@ fn a_403_with_a_valid_login_is_denied_not_a_wrong_password() {
     assert!(run.hint().contains("lacks pull access"), "{}", run.stderr);
 }
 
-/// `store/blobs/sha256/<hex>` for a digest string.
-fn blob_path(store: &Path, digest: &str) -> PathBuf {
-    let (algorithm, hex) = digest.split_once(':').expect("algorithm:hex");
-    store.join("blobs").join(algorithm).join(hex)
-}
-
 fn entries(dir: &Path) -> Vec<String> {
     match std::fs::read_dir(dir) {
         Ok(read) => {
@@ -97,7 +91,7 @@ fn a_corrupted_config_is_a_digest_mismatch_and_nothing_is_stored() {
     run.stderr_has("digest").stderr_has(&format!("expected {config}"));
     assert!(run.hint().contains("corrupted"), "{}", run.stderr);
     let store = sandbox.path().join("store");
-    assert!(!blob_path(&store, &config).exists(), "the corrupted config was stored");
+    assert!(!sandbox.blob(&config).exists(), "the corrupted config was stored");
     assert!(
         entries(&store.join("layers")).is_empty(),
         "layers committed: {:?}",
@@ -122,7 +116,7 @@ fn a_corrupted_layer_is_never_stored() {
     let run = sandbox.berth(&["pull", &reference]).failure();
     run.stderr_has(&layer).stderr_has("digest");
     let store = sandbox.path().join("store");
-    assert!(!blob_path(&store, &layer).exists(), "the corrupted layer was stored");
+    assert!(!sandbox.blob(&layer).exists(), "the corrupted layer was stored");
     assert!(
         entries(&store.join("layers")).is_empty(),
         "layers committed: {:?}",
@@ -148,7 +142,7 @@ fn a_corrupted_layer_does_not_poison_the_next_pull() {
     damaged.stderr_has("digest").stderr_has(&layer);
     // Intact bytes again: the damaged download must not be resumed from.
     sandbox.berth(&["pull", &reference]).success();
-    assert!(blob_path(&sandbox.path().join("store"), &layer).exists(), "the layer was not stored");
+    assert!(sandbox.blob(&layer).exists(), "the layer was not stored");
 }
 
 /// A tmpfs mounted on `dir` for the life of the guard; unmounted (lazily, so a leftover open file

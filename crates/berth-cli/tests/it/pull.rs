@@ -116,15 +116,14 @@ fn a_damaged_stored_config_is_fetched_again() {
     let sandbox = Sandbox::new();
     let reference = image(Kind::Plain, "testbed/busybox:1");
     let digest = sandbox.berth(&["pull", "-q", &reference]).success().stdout.trim().to_string();
-    let blobs = sandbox.path().join("store/blobs/sha256");
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blobs.join(&digest["sha256:".len()..])).expect("manifest"))
+        serde_json::from_slice(&std::fs::read(sandbox.blob(&digest)).expect("manifest"))
             .expect("manifest json");
-    let config = manifest["config"]["digest"].as_str().expect("config digest").trim_start_matches("sha256:");
-    std::fs::write(blobs.join(config), b"{}").expect("damage the config");
+    let config = manifest["config"]["digest"].as_str().expect("config digest");
+    std::fs::write(sandbox.blob(config), b"{}").expect("damage the config");
     sandbox.berth(&["pull", &reference]).success().stderr_has("0 layers downloaded, 1 already present");
-    let restored = std::fs::read(blobs.join(config)).expect("config");
-    assert_eq!(berth_reference::Digest::sha256_of(&restored).hex(), config, "the config was not restored");
+    let restored = std::fs::read(sandbox.blob(config)).expect("config");
+    assert_eq!(berth_reference::Digest::sha256_of(&restored).as_str(), config, "the config was not restored");
 }
 
 #[test]
@@ -137,14 +136,11 @@ fn stored_blobs_are_what_skopeo_sees() {
         .output()
         .expect("skopeo");
     assert!(output.status.success(), "skopeo: {}", String::from_utf8_lossy(&output.stderr));
-    let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
-    let stored =
-        std::fs::read(sandbox.path().join("store/blobs/sha256").join(hex)).expect("manifest blob stored");
+    let stored = std::fs::read(sandbox.blob(&digest)).expect("manifest blob stored");
     assert_eq!(stored, output.stdout, "stored manifest differs from the registry's");
     let manifest: serde_json::Value = serde_json::from_slice(&stored).expect("manifest json");
     for layer in manifest["layers"].as_array().expect("layers") {
-        let layer_hex = layer["digest"].as_str().expect("digest").trim_start_matches("sha256:");
-        let blob = sandbox.path().join("store/blobs/sha256").join(layer_hex);
+        let blob = sandbox.blob(layer["digest"].as_str().expect("digest"));
         assert_eq!(
             std::fs::metadata(&blob).expect("layer blob stored").len(),
             layer["size"].as_u64().expect("size")

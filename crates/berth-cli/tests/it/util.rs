@@ -91,6 +91,12 @@ impl Sandbox {
         self.path().join("config")
     }
 
+    /// Where the store keeps the blob of a digest string (`store/blobs/<algorithm>/<hex>`).
+    pub fn blob(&self, digest: &str) -> PathBuf {
+        let (algorithm, hex) = digest.split_once(':').expect("algorithm:hex");
+        self.path().join("store/blobs").join(algorithm).join(hex)
+    }
+
     pub fn env(&mut self, key: &str, value: impl Into<String>) -> &mut Sandbox {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_string(), value.into()));
