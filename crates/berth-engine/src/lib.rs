@@ -56,9 +56,9 @@ pub struct Engine {
     config: Config,
     store: Store,
     options: EngineOptions,
-    max_concurrent: usize,
-    /// Whether `max_concurrent` was chosen by the user (flag or config) rather than defaulted.
-    concurrency_chosen: bool,
+    /// Layers in flight at once when the user chose it (flag or config); otherwise see
+    /// `Engine::layer_concurrency`.
+    chosen_concurrency: Option<usize>,
 }
 
 /// Default number of layers fetched and unpacked at once.
@@ -69,9 +69,8 @@ impl Engine {
         let paths = Paths::from_env(options.root.as_deref());
         let config = Config::load(&paths.config_files)?;
         let store = Store::open(&paths.root)?;
-        let chosen = options.max_concurrent.or(config.max_concurrent_downloads);
-        let max_concurrent = chosen.unwrap_or(DEFAULT_CONCURRENCY).max(1);
-        Ok(Engine { paths, config, store, options, max_concurrent, concurrency_chosen: chosen.is_some() })
+        let chosen_concurrency = options.max_concurrent.or(config.max_concurrent_downloads).map(|n| n.max(1));
+        Ok(Engine { paths, config, store, options, chosen_concurrency })
     }
 
     pub fn paths(&self) -> &Paths {

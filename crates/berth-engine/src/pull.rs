@@ -210,6 +210,22 @@ impl Engine {
         })
     }
 
+    /// Layers in flight at once. zstd decodes several times faster than gzip, so a layer per core keeps
+    /// every core busy, and each zstd layer in flight holds a decoder window of several MiB: by default a
+    /// zstd image gets one layer per core (at least 2), not the gzip default. A chosen value is kept.
+    fn layer_concurrency(&self, layers: &[Descriptor]) -> usize {
+        if let Some(chosen) = self.chosen_concurrency {
+            return chosen;
+        }
+        let all_zstd = !layers.is_empty()
+            && layers.iter().all(|l| Compression::from_media_type(&l.media_type) == Some(Compression::Zstd));
+        if !all_zstd {
+            return crate::DEFAULT_CONCURRENCY;
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        crate::DEFAULT_CONCURRENCY.min(cores.max(2))
+    }
+
     /// [`Engine::fetch_layer`], tried again (resuming from the partial ingest file) when the transfer stalls
     /// or the connection fails mid-layer; the last error is kept when every attempt fails.
     async fn fetch_layer_with_retries(&self, job: &LayerJob<'_>) -> Result<(), Error> {
@@ -330,21 +346,6 @@ impl Engine {
         }
         self.store.commit_layer(staging, chain_id)?;
         Ok(())
-    }
-}
-
-impl Engine {
-    /// Layers in flight at once. zstd decodes several times faster than gzip, so a layer per core keeps
-    /// every core busy, and each zstd layer in flight holds a decoder window of several MiB: by default a
-    /// zstd image gets one layer per core (at least 2), not the gzip default. A chosen value is kept.
-    fn layer_concurrency(&self, layers: &[Descriptor]) -> usize {
-        let all_zstd = !layers.is_empty()
-            && layers.iter().all(|l| Compression::from_media_type(&l.media_type) == Some(Compression::Zstd));
-        if self.concurrency_chosen || !all_zstd {
-            return self.max_concurrent;
-        }
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        self.max_concurrent.min(cores.max(2))
     }
 }
 
