@@ -111,6 +111,15 @@ pub(crate) fn decode_envelope(body: &[u8]) -> (Vec<String>, String) {
     (Vec::new(), if text.trim_start().starts_with('<') { String::new() } else { text })
 }
 
+/// `host[:port]` of a URL as a registry is named (no port when it is the scheme's default).
+fn host_port(url: &url::Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    })
+}
+
 /// `scheme://host:port` of a URL, to decide where credentials may go.
 fn origin(url: &url::Url) -> (String, Option<String>, Option<u16>) {
     (url.scheme().to_string(), url.host_str().map(str::to_ascii_lowercase), url.port_or_known_default())
@@ -135,11 +144,7 @@ impl Inner {
     /// A client for `url`'s host when it is not the registry's: its own certs.d CAs plus the registry's, so
     /// a token server behind a private CA works when its certificate sits in certs.d like the registry's.
     pub async fn client_for(&self, url: &url::Url) -> Result<Option<reqwest::Client>, Error> {
-        let host = match (url.host_str(), url.port()) {
-            (Some(host), Some(port)) => format!("{host}:{port}"),
-            (Some(host), None) => host.to_string(),
-            (None, _) => return Ok(None),
-        };
+        let Some(host) = host_port(url) else { return Ok(None) };
         if host == self.api_host {
             return Ok(None);
         }
@@ -186,10 +191,7 @@ impl Inner {
         if *classified.kind() != ErrorKind::Network || url.scheme() != "https" || outgoing.client.is_some() {
             return classified;
         }
-        let same_host = url.host_str().zip(url.port_or_known_default()).is_some_and(|(host, port)| {
-            self.api_host == format!("{host}:{port}") || (port == 443 && self.api_host == host)
-        });
-        if !same_host {
+        if host_port(url).as_deref() != Some(self.api_host.as_str()) {
             return classified;
         }
         match crate::tls::probe(&self.api_host, &self.tls_config, self.opts.connect_timeout).await {
