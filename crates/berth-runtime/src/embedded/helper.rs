@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::state::StateError;
 use libcontainer::container::{Container, ContainerStatus, State};
 use libcontainer::error::LibcontainerError;
 use libcontainer::signal::Signal;
@@ -99,6 +100,26 @@ fn foreground(error_file: &Path, action: impl FnOnce() -> Result<i32, String>) -
     }
 }
 
+/// How often a state file caught half-written is read again, and how long to wait in between.
+const STATE_READS: u32 = 20;
+const STATE_REREAD_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// `Container::load`, read again when the state file does not parse: libcontainer rewrites it in place
+/// (truncate, then write), so a reader that comes between the two sees an empty or partial file while
+/// the container is perfectly fine. Bounded to about 0.1 s; a file that stays unreadable is the error.
+fn load_container(container_root: PathBuf) -> Result<Container, LibcontainerError> {
+    let mut reads = 1;
+    loop {
+        match Container::load(container_root.clone()) {
+            Err(LibcontainerError::State(StateError::ParseStateFile { .. })) if reads < STATE_READS => {
+                reads += 1;
+                std::thread::sleep(STATE_REREAD_DELAY);
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Loads the container and runs a management action on it; [`HELPER_NOT_FOUND`] when it does not exist.
 fn management(state_root: &Path, id: &str, action: impl FnOnce(&mut Container) -> Result<(), String>) -> i32 {
     let container_root = state_root.join(id);
@@ -106,7 +127,7 @@ fn management(state_root: &Path, id: &str, action: impl FnOnce(&mut Container) -
         eprintln!("container {id} does not exist");
         return HELPER_NOT_FOUND;
     }
-    let outcome = Container::load(container_root)
+    let outcome = load_container(container_root)
         .map_err(|error| describe(&error))
         .and_then(|mut container| action(&mut container));
     match outcome {
@@ -316,4 +337,35 @@ fn describe(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_caught_half_written_is_read_again() {
+        let root = tempfile::tempdir().unwrap();
+        let container_root = root.path().join("c1");
+        std::fs::create_dir_all(&container_root).unwrap();
+        // What a reader sees between libcontainer's truncate and its write.
+        std::fs::write(State::file_path(&container_root), b"").unwrap();
+        let writer = {
+            let container_root = container_root.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(STATE_REREAD_DELAY * 3);
+                State::new("c1", ContainerStatus::Stopped, None, PathBuf::from("/bundle"))
+                    .save(&container_root)
+                    .unwrap();
+            })
+        };
+        let container = load_container(container_root.clone()).expect("read once written");
+        assert_eq!(container.id(), "c1");
+        writer.join().unwrap();
+
+        // A file that stays unreadable is still the error it is.
+        std::fs::write(State::file_path(&container_root), b"{").unwrap();
+        let error = load_container(container_root).unwrap_err();
+        assert!(matches!(error, LibcontainerError::State(StateError::ParseStateFile { .. })), "{error}");
+    }
 }
